@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation translates its driver errors into. Callers branch on these with
+// errors.Is; driver types never leave this package.
+var (
+	// ErrNotFound: no row matched (or the row exists but has expired where the method says so).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique constraint was violated (duplicate email, client id, ...).
+	ErrConflict = errors.New("store: conflict")
+	// ErrCodeReplayed: an authorization code was presented after it had already been redeemed
+	// (RFC 6749 §4.1.2). The tokens issued from it have been revoked by the time this is returned.
+	ErrCodeReplayed = errors.New("store: authorization code already used")
+	// ErrRefreshReused: a refresh token that was already rotated (or revoked, or expired) was
+	// presented. When it was a rotated one the whole family has been revoked by the time this is
+	// returned (RFC 9700 §4.14.2).
+	ErrRefreshReused = errors.New("store: refresh token reused or invalid")
+)
+
+// ClientType is the kind of relying party. It decides the authentication method and the grants.
+type ClientType string
+
+const (
+	ClientWeb     ClientType = "web"     // confidential, code flow, client_secret_basic
+	ClientSPA     ClientType = "spa"     // public, code flow + PKCE, CORS for its origins
+	ClientNative  ClientType = "native"  // public, code flow + PKCE, loopback/custom schemes
+	ClientService ClientType = "service" // confidential, client_credentials only
+)
+
+// Valid reports whether t is one of the four known types.
+func (t ClientType) Valid() bool {
+	switch t {
+	case ClientWeb, ClientSPA, ClientNative, ClientService:
+		return true
+	}
+	return false
+}
+
+// Confidential reports whether the client holds a secret.
+func (t ClientType) Confidential() bool { return t == ClientWeb || t == ClientService }
+
+// User is a person with an account.
+type User struct {
+	ID            string // uuid
+	Email         string // case-folded, unique
+	PasswordHash  string // PHC string (argon2id)
+	EmailVerified bool
+	PhoneE164     string // empty when none
+	MFAEnabled    bool
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Client is a registered relying party.
+type Client struct {
+	ID                     string
+	Name                   string
+	Type                   ClientType
+	SecretHash             string // PHC string; empty for public clients
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	AccessTokenJWT         bool // JWT (at+jwt) access tokens instead of opaque ones
+	PKCEExempt             bool // a confidential client allowed to omit PKCE (off by default)
+	CreatedAt              time.Time
+}
+
+// SigningKey is an RS256 key pair. The private part is stored encrypted by the caller; the store
+// never sees it in the clear.
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string // "RS256"
+	PrivateEnc []byte // encrypted PKCS#8 DER
+	PublicJWK  []byte // JSON of the public JWK
+	CreatedAt  time.Time
+	// RotatedAt is set when a newer key took over signing; the key stays published in the JWKS
+	// until tokens it signed have expired.
+	RotatedAt *time.Time
+}
+
+// AuthRequest is an OpenID Connect authorization request while the person signs in.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *int64 // seconds; nil when not requested
+	LoginHint           string
+	ACRValues           []string
+	UILocales           []string
+	BrowserHash         string // hash of the per-browser binding cookie that started the request
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+
+	// Set when the person has authenticated.
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+	Done      bool
+
+	// CodeHash is set by GetAuthRequestByCode: the hash of the code it was loaded by.
+	CodeHash string
+}
+
+// AuthCode is the single-use authorization code issued for an auth request. After redemption the
+// row stays as a tombstone until it expires, so that a replay is recognised.
+type AuthCode struct {
+	Hash          string
+	AuthRequestID string
+	ClientID      string
+	Subject       string
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+}
+
+// AccessToken is the record behind an issued access token (opaque or JWT: the JWT's jti is ID).
+type AccessToken struct {
+	ID             string
+	ClientID       string
+	Subject        string // the user id; the client id for client_credentials
+	Audience       []string
+	Scopes         []string
+	AuthTime       time.Time // zero for client_credentials
+	AMR            []string
+	ACR            string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	RevokedAt      *time.Time
+	RefreshTokenID string // the refresh token issued with it, if any
+	FamilyID       string // refresh token family, if any
+	CodeHash       string // the authorization code it came from, if any
+	SessionID      string // the SSO session it was issued under, if any
+}
+
+// RefreshToken is one member of a rotation family. Only its hash is stored.
+type RefreshToken struct {
+	ID              string
+	Hash            string
+	FamilyID        string
+	ClientID        string
+	Subject         string
+	Audience        []string
+	Scopes          []string
+	AuthTime        time.Time
+	AMR             []string
+	ACR             string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time // idle expiry of this token (never after FamilyExpiresAt)
+	FamilyExpiresAt time.Time // absolute expiry, from the original auth_time
+	UsedAt          *time.Time
+	RevokedAt       *time.Time
+	CodeHash        string
+	SessionID       string // the SSO session the family started in, if any
+}
+
+// Session is a browser's single sign-on session. Only the hash of its cookie value is stored.
+type Session struct {
+	ID         string
+	TokenHash  string
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute expiry
+	RevokedAt  *time.Time
+}
+
+// AuditEvent is one append-only record of something a person, client or operator did.
+type AuditEvent struct {
+	ID       int64
+	At       time.Time
+	Type     string // e.g. "login.succeeded", "client.created"
+	UserID   string
+	ClientID string
+	IP       string
+	Detail   map[string]string // never a secret
+}
+
+// IssueParams describes one atomic token issuance (see Store.IssueTokens).
+type IssueParams struct {
+	Now time.Time
+	// CodeHash, when set, is consumed: the issuance succeeds only if this code exists, is unused
+	// and unexpired. A used code makes the call revoke everything issued from it and return
+	// ErrCodeReplayed; an unknown or expired code returns ErrNotFound.
+	CodeHash string
+	// RotateRefreshHash, when set, is consumed: the issuance succeeds only if that refresh token
+	// is unused, unrevoked and unexpired (idle and absolute). A token that was already used or
+	// revoked makes the call revoke its whole family and return ErrRefreshReused; an expired or
+	// unknown one returns ErrRefreshReused without revoking anything else.
+	RotateRefreshHash string
+	// Access is inserted (ID, fields as given; RefreshTokenID/FamilyID filled from Refresh).
+	Access AccessToken
+	// Refresh, when non-nil, is inserted. When rotating, its FamilyID and FamilyExpiresAt are
+	// taken from the consumed token.
+	Refresh *RefreshToken
+}
+
+// Store is everything the IdP keeps. Implementations: Postgres (pgx) and SQLite (modernc); both
+// pass storetest.Run. Every method is safe for concurrent use, across processes sharing one
+// database. Times are stored with at least millisecond precision and returned in UTC.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the connections.
+	Close() error
+
+	// CreateUser inserts u (ID, Email required). ErrConflict when the email is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns ErrNotFound for an unknown id.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByEmail looks up an already case-folded email. ErrNotFound when unknown.
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns all users ordered by creation time.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdatePasswordHash replaces the hash (e.g. a rehash on login). ErrNotFound when unknown.
+	UpdatePasswordHash(ctx context.Context, userID, hash string, now time.Time) error
+	// SetUserDisabled enables or disables a user. Disabling revokes, in the same transaction,
+	// every session, access token and refresh token of the user. ErrNotFound when unknown.
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
+
+	// CreateClient inserts c. ErrConflict when the id is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns ErrNotFound for an unknown id.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// ListClients returns all clients ordered by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client together with its auth requests, codes, tokens and refresh
+	// tokens, in one transaction. ErrNotFound when unknown.
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateSigningKey inserts k.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns all keys, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RotateSigningKeys marks every key without RotatedAt as rotated at now and inserts next, in
+	// one transaction.
+	RotateSigningKeys(ctx context.Context, next *SigningKey, now time.Time) error
+	// DeleteSigningKeysRotatedBefore removes keys rotated before t (no token they signed is still
+	// valid). Returns how many.
+	DeleteSigningKeysRotatedBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// CreateAuthRequest inserts r.
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// GetAuthRequest returns the request when it exists and ExpiresAt is after now; otherwise
+	// ErrNotFound.
+	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
+	// CompleteAuthRequest records who authenticated (Subject, AuthTime, AMR, ACR, SessionID) and
+	// sets Done, only while the request is unexpired and not yet done; otherwise ErrNotFound.
+	CompleteAuthRequest(ctx context.Context, id string, done *AuthRequest, now time.Time) error
+	// DeleteAuthRequest removes the request (its code tombstone stays). Unknown ids are not an
+	// error.
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// SaveAuthCode stores the code's hash for a done, unexpired auth request. A second code for
+	// the same request is refused with ErrConflict.
+	SaveAuthCode(ctx context.Context, c *AuthCode) error
+	// GetAuthRequestByCode returns the auth request of an unused, unexpired code, with CodeHash
+	// set. A code that was already redeemed makes it revoke every token issued from that code and
+	// return ErrCodeReplayed. Unknown or expired: ErrNotFound.
+	GetAuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
+
+	// IssueTokens atomically consumes the code or the refresh token named in p (see IssueParams)
+	// and inserts the new tokens. Of two concurrent calls consuming the same code or refresh
+	// token exactly one succeeds.
+	IssueTokens(ctx context.Context, p IssueParams) error
+	// GetAccessToken returns the record by id (revoked and expired ones included: the caller
+	// decides). ErrNotFound when unknown.
+	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
+	// RevokeAccessToken marks the token revoked. Unknown ids are not an error.
+	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+	// GetRefreshToken returns the record by hash (used, revoked and expired ones included).
+	// ErrNotFound when unknown.
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// RevokeRefreshFamily revokes every refresh token of the family and every access token
+	// issued with them.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+
+	// CreateSession inserts s.
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSessionByTokenHash returns the session when it is unrevoked, ExpiresAt is after now and
+	// it was last seen after idleCutoff; otherwise ErrNotFound.
+	GetSessionByTokenHash(ctx context.Context, hash string, now, idleCutoff time.Time) (*Session, error)
+	// TouchSession sets LastSeenAt (and IP when not empty).
+	TouchSession(ctx context.Context, id string, now time.Time, ip string) error
+	// RevokeSession revokes one session and, in the same transaction, the refresh tokens (and
+	// their access tokens) of the same user issued under it. Unknown ids are not an error.
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// ListSessions returns the user's live sessions (unrevoked, unexpired), newest first.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+
+	// AppendAudit appends an event (ID and At filled in when zero).
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// ListAudit returns the newest events first, at most limit, optionally only those of one
+	// user (userID != "").
+	ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error)
+
+	// DeleteExpired removes auth requests, codes, tokens and sessions that expired before now
+	// (code tombstones and revoked rows included). Returns how many rows in all.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
