@@ -1,0 +1,60 @@
+package idp
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+var (
+	supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeEmail, oidc.ScopeProfile, oidc.ScopeOfflineAccess}
+	supportedClaims = []string{
+		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
+		"email", "email_verified", "mfa_enabled",
+	}
+	// acrValuesSupported: what a sign-in here can achieve (DESIGN.md, Claims).
+	acrValuesSupported = []string{"pwd"}
+)
+
+// discovery builds our document from the library's, minus what we do not serve (implicit and
+// hybrid response types, the device endpoint, check_session_iframe, private_key_jwt, request
+// objects) and plus what the library never lists (acr_values_supported).
+func (s *Server) discovery(r *http.Request) *oidc.DiscoveryConfiguration {
+	d := op.CreateDiscoveryConfig(r.Context(), s.provider, s.storage)
+	d.DeviceAuthorizationEndpoint = ""
+	d.CheckSessionIframe = ""
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{"query", "fragment", "form_post"}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.ACRValuesSupported = acrValuesSupported
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.RequestParameterSupported = false
+	d.RequestURIParameterSupported = false
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.IDTokenSigningAlgValuesSupported = []string{"RS256"}
+	d.SubjectTypesSupported = []string{"public"}
+	d.ClaimsSupported = supportedClaims
+	d.ScopesSupported = supportedScopes
+	return d
+}
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	b, err := json.MarshalIndent(s.discovery(r), "", "  ")
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "discovery", "error", err)
+		http.Error(w, msgInternal, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // public metadata (OIDC Discovery §4)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,5 @@
+package idp
+
+import "net/http/cookiejar"
+
+func newJar() (*cookiejar.Jar, error) { return cookiejar.New(nil) }

@@ -1,0 +1,304 @@
+package idp
+
+import (
+	"errors"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/fintech-idp/idp/internal/password"
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+// browserCookieTTL: long enough for a signup that waits on an emailed code.
+const browserCookieTTL = 30 * 24 * time.Hour
+
+// bindBrowser runs in front of /authorize: it makes sure the browser carries a random binding
+// cookie and hands its hash to CreateAuthRequest, which stores it with the request. The login
+// pages and the callback then serve the request only to that browser, so a leaked auth request
+// id (or a login link sent to a victim) is useless elsewhere.
+func (s *Server) bindBrowser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := cookieValue(r, s.cookies.browser)
+		if len(v) < 32 {
+			var err error
+			if v, err = randomToken(s.rand, 32); err != nil {
+				s.log.ErrorContext(r.Context(), "browser binding", "error", err)
+				s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+				return
+			}
+			s.cookies.set(w, s.cookies.browser, v, browserCookieTTL)
+		}
+		next.ServeHTTP(w, r.WithContext(withBrowserHash(r.Context(), hashToken(v))))
+	})
+}
+
+// boundRequest loads an unexpired auth request and checks it belongs to this browser.
+func (s *Server) boundRequest(r *http.Request, id string) (*store.AuthRequest, error) {
+	if id == "" || len(id) > 128 {
+		return nil, store.ErrNotFound
+	}
+	ar, err := s.st.GetAuthRequest(r.Context(), id, s.now())
+	if err != nil {
+		return nil, err
+	}
+	v := cookieValue(r, s.cookies.browser)
+	if v == "" || hashToken(v) != ar.BrowserHash {
+		s.log.WarnContext(r.Context(), "auth request opened in another browser", "client_id", ar.ClientID)
+		return nil, store.ErrNotFound
+	}
+	return ar, nil
+}
+
+// checkBrowserBinding guards the library's callback: only the browser that started the request
+// gets the code.
+func (s *Server) checkBrowserBinding(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.boundRequest(r, r.URL.Query().Get("id")); err != nil {
+			s.requestLookupFailed(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) requestLookupFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		s.renderError(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	s.log.ErrorContext(r.Context(), "load auth request", "error", err)
+	s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+type loginPage struct {
+	page
+	AuthRequestID string
+	ClientName    string
+	Email         string
+	Error         string
+}
+
+// handleLoginPage is where the library sends the browser (client.LoginURL). An SSO session that
+// satisfies the request completes it without asking again; prompt=none without one answers
+// login_required to the relying party.
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	ar, err := s.boundRequest(r, r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		s.requestLookupFailed(w, r, err)
+		return
+	}
+	if ar.Done {
+		http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusFound)
+		return
+	}
+	sess, err := s.currentSession(r)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "load session", "error", err)
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	if sess != nil && s.sessionSatisfies(ar, sess) {
+		if err := s.st.TouchSession(r.Context(), sess.ID, s.now(), clientIPFrom(r.Context())); err != nil {
+			s.log.WarnContext(r.Context(), "touch session", "error", err)
+		}
+		s.complete(w, r, ar, sess)
+		return
+	}
+	if slices.Contains(ar.Prompt, oidc.PromptNone) {
+		// OIDC Core §3.1.2.6: no interaction allowed and no usable session.
+		op.AuthRequestError(w, r, authRequest{ar}, oidc.ErrLoginRequired().WithDescription("The user is not signed in."), s.provider)
+		return
+	}
+	s.showLogin(w, r, ar, http.StatusOK, loginHintEmail(ar.LoginHint), "")
+}
+
+func loginHintEmail(h string) string {
+	if a, err := mail.ParseAddress(h); err == nil && len(h) <= 254 {
+		return a.Address
+	}
+	return ""
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, ar *store.AuthRequest, status int, email, msg string) {
+	p, err := s.newPage("Sign in")
+	if err != nil {
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	name := ar.ClientID
+	if c, err := s.st.GetClient(r.Context(), ar.ClientID); err == nil && c.Name != "" {
+		name = c.Name
+	}
+	s.render(w, r, status, "login", p, loginPage{page: p, AuthRequestID: ar.ID, ClientName: name, Email: email, Error: msg})
+}
+
+// sessionSatisfies: the session is recent enough for max_age (prompt=login arrives as max_age=0)
+// and strong enough for what was asked.
+func (s *Server) sessionSatisfies(ar *store.AuthRequest, sess *store.Session) bool {
+	if slices.Contains(ar.Prompt, oidc.PromptLogin) || slices.Contains(ar.Prompt, "create") {
+		return false
+	}
+	if ar.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*ar.MaxAge)*time.Second {
+		return false
+	}
+	return true
+}
+
+// Login form limits: generous, but bounded before any hashing happens.
+const (
+	maxEmailLen    = 254
+	maxPasswordLen = 1024
+	maxFormBytes   = 64 << 10
+)
+
+const msgBadCredentials = "The email or password is incorrect."
+
+func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	ar, err := s.boundRequest(r, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		s.requestLookupFailed(w, r, err)
+		return
+	}
+	if ar.Done {
+		http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusSeeOther)
+		return
+	}
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	pw := r.PostForm.Get("password")
+	switch {
+	case email == "" || pw == "":
+		s.showLogin(w, r, ar, http.StatusBadRequest, email, "Enter your email and password.")
+		return
+	case len(email) > maxEmailLen || len(pw) > maxPasswordLen:
+		s.showLogin(w, r, ar, http.StatusBadRequest, "", "The email or password is too long.")
+		return
+	}
+	u, err := s.st.GetUserByEmail(r.Context(), email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.ErrorContext(r.Context(), "load user", "error", err)
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	if u == nil {
+		// Same work and the same answer as a wrong password: no account enumeration.
+		s.hasher.VerifyDummy(pw)
+		s.audit.log(r.Context(), "login.failed", "", ar.ClientID, map[string]string{"reason": "unknown_email"})
+		s.showLogin(w, r, ar, http.StatusUnauthorized, email, msgBadCredentials)
+		return
+	}
+	ok, rehash, err := s.hasher.Verify(u.PasswordHash, pw)
+	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
+		s.log.ErrorContext(r.Context(), "verify password", "error", err)
+	}
+	if !ok {
+		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "bad_password"})
+		s.showLogin(w, r, ar, http.StatusUnauthorized, email, msgBadCredentials)
+		return
+	}
+	if u.Disabled {
+		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "disabled"})
+		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
+		return
+	}
+	if !u.EmailVerified {
+		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "unverified"})
+		s.showLogin(w, r, ar, http.StatusForbidden, email, "Please verify your email address before signing in.")
+		return
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(pw); err == nil {
+			if err := s.st.UpdatePasswordHash(r.Context(), u.ID, h, s.now()); err != nil {
+				s.log.WarnContext(r.Context(), "rehash password", "error", err)
+			}
+		}
+	}
+	sess, err := s.startSession(w, r, u.ID, []string{"pwd"}, "pwd")
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "start session", "error", err)
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	s.audit.log(r.Context(), "login.succeeded", u.ID, ar.ClientID, nil)
+	s.complete(w, r, ar, sess)
+}
+
+// complete records who authenticated on the auth request and hands it back to the library.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *store.AuthRequest, sess *store.Session) {
+	done := &store.AuthRequest{Subject: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, SessionID: sess.ID}
+	if err := s.st.CompleteAuthRequest(r.Context(), ar.ID, done, s.now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.renderError(w, r, http.StatusBadRequest, msgExpired)
+			return
+		}
+		s.log.ErrorContext(r.Context(), "complete auth request", "error", err)
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusSeeOther)
+}
+
+// startSession creates a new SSO session (always a new id: no session fixation) and revokes the
+// one the browser had.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string) (*store.Session, error) {
+	if old := cookieValue(r, s.cookies.session); old != "" {
+		if prev, err := s.st.GetSessionByTokenHash(r.Context(), hashToken(old), s.now(), time.Time{}); err == nil {
+			if err := s.st.RevokeSession(r.Context(), prev.ID, s.now()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	tok, err := randomToken(s.rand, 32)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sess := &store.Session{
+		ID: uuid.NewString(), TokenHash: hashToken(tok), UserID: userID, AuthTime: now, AMR: amr, ACR: acr,
+		IP: clientIPFrom(r.Context()), UserAgent: truncate(r.UserAgent(), 256),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.opts.Lifetimes.SessionAbsolute),
+	}
+	if err := s.st.CreateSession(r.Context(), sess); err != nil {
+		return nil, err
+	}
+	s.cookies.set(w, s.cookies.session, tok, s.opts.Lifetimes.SessionAbsolute)
+	return sess, nil
+}
+
+// currentSession returns the browser's live SSO session, or nil.
+func (s *Server) currentSession(r *http.Request) (*store.Session, error) {
+	v := cookieValue(r, s.cookies.session)
+	if v == "" {
+		return nil, nil
+	}
+	now := s.now()
+	sess, err := s.st.GetSessionByTokenHash(r.Context(), hashToken(v), now, now.Add(-s.opts.Lifetimes.SessionIdle))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.st.GetUser(r.Context(), sess.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// NormalizeEmail trims and case-folds an address. Addresses are compared in this form
+// everywhere (signup, login, the CLI).
+func NormalizeEmail(e string) string {
+	return strings.ToLower(strings.TrimSpace(e))
+}

@@ -1,0 +1,80 @@
+package idp
+
+import (
+	"net/http"
+)
+
+// Fixed, human messages for error pages. Details go to the log with the request id, which the
+// page shows as a reference.
+const (
+	msgBadRequest   = "Something about this request is not right. Please go back to the application and try again."
+	msgBadAuthorize = "This sign-in link is not valid: the application that sent you here is unknown or used an address it has not registered. Please go back to the application and try again."
+	msgInternal     = "Something went wrong on our side. Please try again in a moment."
+	msgNotFound     = "This page does not exist."
+	msgMethod       = "This page cannot be used that way."
+	msgCrossOrigin  = "This form was sent from another site and was refused. Please open the sign-in page again."
+	msgExpired      = "This sign-in request has expired or was started in another browser. Please go back to the application and start again."
+)
+
+// brand is what every page shows in its header.
+type brand struct {
+	Name  string
+	Color string
+}
+
+// page is the data every template gets; each page adds its own fields by embedding it.
+type page struct {
+	Title string
+	Brand brand
+	Nonce string
+}
+
+func (s *Server) newPage(title string) (page, error) {
+	nonce, err := randomToken(s.rand, 16)
+	if err != nil {
+		return page{}, err
+	}
+	return page{Title: title, Brand: brand{Name: s.opts.BrandName, Color: s.opts.BrandColor}, Nonce: nonce}, nil
+}
+
+// render writes a page with its security headers. A template failure is logged and answered
+// with a plain fixed text (the page itself cannot be trusted then).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page, data any) {
+	pageHeaders(w.Header(), p.Nonce)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	var buf bufferWriter
+	if err := s.pages.Render(&buf, name, data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
+		http.Error(w, "Something went wrong on our side. Please try again in a moment.", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.b)
+}
+
+type bufferWriter struct{ b []byte }
+
+func (b *bufferWriter) Write(p []byte) (int, error) { b.b = append(b.b, p...); return len(p), nil }
+
+type errorPage struct {
+	page
+	Heading   string
+	Message   string
+	RequestID string
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	p, err := s.newPage("Error")
+	if err != nil {
+		http.Error(w, msgInternal, http.StatusInternalServerError)
+		return
+	}
+	heading := "Something went wrong"
+	switch {
+	case status == http.StatusNotFound:
+		heading = "Page not found"
+	case status < 500:
+		heading = "We could not continue"
+	}
+	s.render(w, r, status, "error", p, errorPage{page: p, Heading: heading, Message: msg, RequestID: RequestIDFrom(r.Context())})
+}
