@@ -1,0 +1,510 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The two values of IDP_ENV.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Environment variable names.
+const (
+	varEnv                = "IDP_ENV"
+	varIssuer             = "ISSUER"
+	varPort               = "PORT"
+	varDatabaseURL        = "DATABASE_URL"
+	varDataDir            = "IDP_DATA_DIR"
+	varSecretKey          = "SECRET_KEY"
+	varSecretKeyPrevious  = "SECRET_KEY_PREVIOUS"
+	varTLSCertFile        = "TLS_CERT_FILE"
+	varTLSKeyFile         = "TLS_KEY_FILE"
+	varLogLevel           = "IDP_LOG_LEVEL"
+	varLogFormat          = "IDP_LOG_FORMAT"
+	varBrandName          = "IDP_BRAND_NAME"
+	varBrandColor         = "IDP_BRAND_COLOR"
+	varAuthRequestTTL     = "IDP_AUTH_REQUEST_TTL"
+	varAuthCodeTTL        = "IDP_AUTH_CODE_TTL"
+	varAccessTokenTTL     = "IDP_ACCESS_TOKEN_TTL"
+	varIDTokenTTL         = "IDP_ID_TOKEN_TTL"
+	varRefreshIdleTTL     = "IDP_REFRESH_IDLE_TTL"
+	varRefreshAbsoluteTTL = "IDP_REFRESH_ABSOLUTE_TTL"
+	varSessionIdleTTL     = "IDP_SESSION_IDLE_TTL"
+	varSessionAbsoluteTTL = "IDP_SESSION_ABSOLUTE_TTL"
+	varKeyRotationPeriod  = "IDP_KEY_ROTATION_PERIOD"
+	varArgon2MemoryKiB    = "IDP_ARGON2_MEMORY_KIB"
+	varArgon2Iterations   = "IDP_ARGON2_ITERATIONS"
+	varArgon2Parallelism  = "IDP_ARGON2_PARALLELISM"
+	varPasswordMinLength  = "IDP_PASSWORD_MIN_LENGTH"
+	varDevClient          = "IDP_DEV_CLIENT"
+)
+
+// Limits Validate enforces.
+const (
+	minSecretKeyLen = 32
+	// maxAuthCodeTTL: RFC 6749 §4.1.2 "A maximum authorization code lifetime of 10 minutes is
+	// RECOMMENDED."
+	maxAuthCodeTTL = 10 * time.Minute
+	// OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.
+	minArgon2MemoryKiB  = 19456
+	minArgon2Iterations = 2
+	// The upper bounds match the limits internal/password puts on stored hashes, so that hashes
+	// made with these settings verify.
+	maxArgon2MemoryKiB  = 4 << 20 // 4 GiB
+	maxArgon2Iterations = 100
+	// NIST SP 800-63B-4 §3.1.1.2: at least 15 characters when the password is the only factor,
+	// never fewer than 8; at least 64 must be allowed as a maximum, so the minimum may not exceed it.
+	minPasswordMinLength = 8
+	maxPasswordMinLength = 64
+)
+
+// Config is every setting of the IdP. The comment on each field names its environment variable
+// and default.
+type Config struct {
+	Env         string // IDP_ENV: "development" (default) or "production"
+	Issuer      string // ISSUER: public URL; default "http://localhost:<Port>" in development, required in production
+	Port        int    // PORT: listen port, default 8080
+	DatabaseURL string // DATABASE_URL (secret: may hold a password): PostgreSQL URL; empty = embedded SQLite under DataDir
+	DataDir     string // IDP_DATA_DIR: default "./data"
+
+	SecretKey         string // SECRET_KEY (secret): root of every derived key, ≥ 32 characters
+	SecretKeyPrevious string // SECRET_KEY_PREVIOUS (secret): optional, still accepted for decryption during a rotation
+
+	TLSCertFile string // TLS_CERT_FILE: set together with TLSKeyFile, or neither (TLS terminated by a proxy)
+	TLSKeyFile  string // TLS_KEY_FILE
+
+	LogLevel  string // IDP_LOG_LEVEL: debug, info (default), warn or error
+	LogFormat string // IDP_LOG_FORMAT: json (default) or text
+
+	BrandName  string // IDP_BRAND_NAME: default "FinTech ID"
+	BrandColor string // IDP_BRAND_COLOR: "#rgb" or "#rrggbb", default "#0f5c4d"
+
+	AuthRequestTTL     time.Duration // IDP_AUTH_REQUEST_TTL: default 30m
+	AuthCodeTTL        time.Duration // IDP_AUTH_CODE_TTL: default 1m, at most 10m (RFC 6749 §4.1.2)
+	AccessTokenTTL     time.Duration // IDP_ACCESS_TOKEN_TTL: default 15m
+	IDTokenTTL         time.Duration // IDP_ID_TOKEN_TTL: default 15m
+	RefreshIdleTTL     time.Duration // IDP_REFRESH_IDLE_TTL: default 720h (30 days)
+	RefreshAbsoluteTTL time.Duration // IDP_REFRESH_ABSOLUTE_TTL: default 2160h (90 days from auth_time)
+	SessionIdleTTL     time.Duration // IDP_SESSION_IDLE_TTL: default 1h
+	SessionAbsoluteTTL time.Duration // IDP_SESSION_ABSOLUTE_TTL: default 24h
+	KeyRotationPeriod  time.Duration // IDP_KEY_ROTATION_PERIOD: default 0 = only manual `idp keys rotate`
+
+	Argon2MemoryKiB   uint32 // IDP_ARGON2_MEMORY_KIB: default 19456 (OWASP minimum, m=19 MiB)
+	Argon2Iterations  uint32 // IDP_ARGON2_ITERATIONS: default 2
+	Argon2Parallelism uint8  // IDP_ARGON2_PARALLELISM: default 1
+
+	PasswordMinLength int // IDP_PASSWORD_MIN_LENGTH: default 15 (NIST SP 800-63B-4), 8..64
+
+	// DevClient registers the example dashboard client. IDP_DEV_CLIENT, default true in
+	// development; always false in production.
+	DevClient bool
+
+	// Load and the flags keep the derived defaults (Issuer, DevClient) in step with Env and Port
+	// unless the setting was given explicitly.
+	issuerExplicit    bool
+	devClientExplicit bool
+	devClientWanted   bool
+}
+
+// Default returns the development defaults.
+func Default() Config {
+	c := Config{
+		Env:                EnvDevelopment,
+		Port:               8080,
+		DataDir:            "./data",
+		LogLevel:           "info",
+		LogFormat:          "json",
+		BrandName:          "FinTech ID",
+		BrandColor:         "#0f5c4d",
+		AuthRequestTTL:     30 * time.Minute,
+		AuthCodeTTL:        time.Minute,
+		AccessTokenTTL:     15 * time.Minute,
+		IDTokenTTL:         15 * time.Minute,
+		RefreshIdleTTL:     30 * 24 * time.Hour,
+		RefreshAbsoluteTTL: 90 * 24 * time.Hour,
+		SessionIdleTTL:     time.Hour,
+		SessionAbsoluteTTL: 24 * time.Hour,
+		Argon2MemoryKiB:    minArgon2MemoryKiB,
+		Argon2Iterations:   minArgon2Iterations,
+		Argon2Parallelism:  1,
+		PasswordMinLength:  15,
+	}
+	c.derive()
+	return c
+}
+
+// derive recomputes the defaults that depend on other settings: the development issuer follows
+// Port, and the example client is on in development unless IDP_DEV_CLIENT says otherwise and
+// always off in production.
+func (c *Config) derive() {
+	if !c.issuerExplicit {
+		c.Issuer = ""
+		if c.Env == EnvDevelopment {
+			c.Issuer = "http://localhost:" + strconv.Itoa(c.Port)
+		}
+	}
+	switch {
+	case c.Production():
+		c.DevClient = false
+	case c.devClientExplicit:
+		c.DevClient = c.devClientWanted
+	default:
+		c.DevClient = true
+	}
+}
+
+// Load returns Default() overridden by the environment, read through getenv (os.Getenv in main).
+// Every value that does not parse is reported, joined into one error that names the variable;
+// the Config returned alongside holds everything that did parse, so main can add Validate's
+// findings and report all problems at once.
+func Load(getenv func(string) string) (Config, error) {
+	c := Default()
+	l := loader{getenv: getenv}
+
+	l.lower(varEnv, &c.Env)
+	c.issuerExplicit = l.str(varIssuer, &c.Issuer)
+	l.integer(varPort, &c.Port)
+	l.str(varDatabaseURL, &c.DatabaseURL)
+	l.str(varDataDir, &c.DataDir)
+	l.str(varSecretKey, &c.SecretKey)
+	l.str(varSecretKeyPrevious, &c.SecretKeyPrevious)
+	l.str(varTLSCertFile, &c.TLSCertFile)
+	l.str(varTLSKeyFile, &c.TLSKeyFile)
+	l.lower(varLogLevel, &c.LogLevel)
+	l.lower(varLogFormat, &c.LogFormat)
+	l.str(varBrandName, &c.BrandName)
+	l.str(varBrandColor, &c.BrandColor)
+	l.duration(varAuthRequestTTL, &c.AuthRequestTTL)
+	l.duration(varAuthCodeTTL, &c.AuthCodeTTL)
+	l.duration(varAccessTokenTTL, &c.AccessTokenTTL)
+	l.duration(varIDTokenTTL, &c.IDTokenTTL)
+	l.duration(varRefreshIdleTTL, &c.RefreshIdleTTL)
+	l.duration(varRefreshAbsoluteTTL, &c.RefreshAbsoluteTTL)
+	l.duration(varSessionIdleTTL, &c.SessionIdleTTL)
+	l.duration(varSessionAbsoluteTTL, &c.SessionAbsoluteTTL)
+	l.duration(varKeyRotationPeriod, &c.KeyRotationPeriod)
+	l.uint32(varArgon2MemoryKiB, &c.Argon2MemoryKiB)
+	l.uint32(varArgon2Iterations, &c.Argon2Iterations)
+	l.uint8(varArgon2Parallelism, &c.Argon2Parallelism)
+	l.integer(varPasswordMinLength, &c.PasswordMinLength)
+	c.devClientExplicit = l.boolean(varDevClient, &c.devClientWanted)
+
+	c.derive()
+	return c, errors.Join(l.errs...)
+}
+
+// loader reads typed values from the environment and collects parse errors. Every variable it
+// parses (numbers, durations, booleans) is non-secret, so its errors may quote the value; the
+// secret variables are plain strings and never fail to parse.
+type loader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (l *loader) get(name string) (string, bool) {
+	v := strings.TrimSpace(l.getenv(name))
+	return v, v != ""
+}
+
+func (l *loader) fail(name, v, want string) {
+	l.errs = append(l.errs, fmt.Errorf("%s=%q is not %s", name, v, want))
+}
+
+func (l *loader) str(name string, dst *string) bool {
+	v, ok := l.get(name)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (l *loader) lower(name string, dst *string) {
+	if v, ok := l.get(name); ok {
+		*dst = strings.ToLower(v)
+	}
+}
+
+func (l *loader) integer(name string, dst *int) {
+	if v, ok := l.get(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			l.fail(name, v, "a whole number")
+			return
+		}
+		*dst = n
+	}
+}
+
+func (l *loader) uint32(name string, dst *uint32) {
+	if v, ok := l.get(name); ok {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			l.fail(name, v, "a whole number from 0 to 4294967295")
+			return
+		}
+		*dst = uint32(n)
+	}
+}
+
+func (l *loader) uint8(name string, dst *uint8) {
+	if v, ok := l.get(name); ok {
+		n, err := strconv.ParseUint(v, 10, 8)
+		if err != nil {
+			l.fail(name, v, "a whole number from 0 to 255")
+			return
+		}
+		*dst = uint8(n)
+	}
+}
+
+func (l *loader) duration(name string, dst *time.Duration) {
+	if v, ok := l.get(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			l.fail(name, v, "a duration such as 90s, 15m or 720h")
+			return
+		}
+		*dst = d
+	}
+}
+
+func (l *loader) boolean(name string, dst *bool) bool {
+	v, ok := l.get(name)
+	if !ok {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.fail(name, v, "true or false")
+		return false
+	}
+	*dst = b
+	return true
+}
+
+// Production reports whether IDP_ENV is "production".
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+// ListenAddr is the address to listen on: all interfaces, Port.
+func (c Config) ListenAddr() string { return ":" + strconv.Itoa(c.Port) }
+
+var brandColorRE = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// Validate checks every setting and returns all problems joined into one error (nil if none),
+// each a sentence naming the environment variable. It never quotes a secret.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		add("%s must be %q or %q, not %q.", varEnv, EnvDevelopment, EnvProduction, c.Env)
+	}
+	if err := c.validateIssuer(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		add("%s must be a port number from 1 to 65535, not %d.", varPort, c.Port)
+	}
+	if c.DatabaseURL != "" {
+		// Never quote the URL nor url.Parse's error, which repeats it: it may hold a password.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("%s must be a PostgreSQL URL (postgres://user:password@host:5432/dbname), or empty for the embedded SQLite database.", varDatabaseURL)
+		}
+	}
+	if c.DataDir == "" {
+		add("%s must not be empty.", varDataDir)
+	}
+
+	switch {
+	case c.SecretKey == "" && c.Production():
+		add("%s is required in production: set it to at least %d random characters (for example `openssl rand -base64 32`).", varSecretKey, minSecretKeyLen)
+	case c.SecretKey != "" && utf8.RuneCountInString(c.SecretKey) < minSecretKeyLen:
+		add("%s must be at least %d characters long.", varSecretKey, minSecretKeyLen)
+	}
+	if c.SecretKeyPrevious != "" && utf8.RuneCountInString(c.SecretKeyPrevious) < minSecretKeyLen {
+		add("%s must be at least %d characters long.", varSecretKeyPrevious, minSecretKeyLen)
+	}
+
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		add("%s and %s must be set together, or neither (when a proxy terminates TLS).", varTLSCertFile, varTLSKeyFile)
+	}
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("%s must be debug, info, warn or error, not %q.", varLogLevel, c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		add("%s must be json or text, not %q.", varLogFormat, c.LogFormat)
+	}
+
+	if strings.TrimSpace(c.BrandName) == "" {
+		add("%s must not be empty.", varBrandName)
+	}
+	if !brandColorRE.MatchString(c.BrandColor) {
+		add("%s must be a colour like #0f5c4d or #0f5, not %q.", varBrandColor, c.BrandColor)
+	}
+
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{varAuthRequestTTL, c.AuthRequestTTL},
+		{varAuthCodeTTL, c.AuthCodeTTL},
+		{varAccessTokenTTL, c.AccessTokenTTL},
+		{varIDTokenTTL, c.IDTokenTTL},
+		{varRefreshIdleTTL, c.RefreshIdleTTL},
+		{varRefreshAbsoluteTTL, c.RefreshAbsoluteTTL},
+		{varSessionIdleTTL, c.SessionIdleTTL},
+		{varSessionAbsoluteTTL, c.SessionAbsoluteTTL},
+	} {
+		if d.v <= 0 {
+			add("%s must be a positive duration, not %s.", d.name, d.v)
+		}
+	}
+	if c.KeyRotationPeriod < 0 {
+		add("%s must be 0 (rotate manually) or a positive duration, not %s.", varKeyRotationPeriod, c.KeyRotationPeriod)
+	}
+	if c.AuthCodeTTL > maxAuthCodeTTL {
+		add("%s must be at most %s (RFC 6749 §4.1.2), not %s.", varAuthCodeTTL, maxAuthCodeTTL, c.AuthCodeTTL)
+	}
+	if c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
+		add("%s (%s) must not be longer than %s (%s).", varRefreshIdleTTL, c.RefreshIdleTTL, varRefreshAbsoluteTTL, c.RefreshAbsoluteTTL)
+	}
+	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
+		add("%s (%s) must not be longer than %s (%s).", varSessionIdleTTL, c.SessionIdleTTL, varSessionAbsoluteTTL, c.SessionAbsoluteTTL)
+	}
+
+	if c.Argon2MemoryKiB < minArgon2MemoryKiB || c.Argon2MemoryKiB > maxArgon2MemoryKiB {
+		add("%s must be from %d (the OWASP minimum, 19 MiB) to %d, not %d.", varArgon2MemoryKiB, minArgon2MemoryKiB, maxArgon2MemoryKiB, c.Argon2MemoryKiB)
+	}
+	if c.Argon2Iterations < minArgon2Iterations || c.Argon2Iterations > maxArgon2Iterations {
+		add("%s must be from %d (the OWASP minimum) to %d, not %d.", varArgon2Iterations, minArgon2Iterations, maxArgon2Iterations, c.Argon2Iterations)
+	}
+	if c.Argon2Parallelism < 1 {
+		add("%s must be at least 1.", varArgon2Parallelism)
+	}
+	if c.PasswordMinLength < minPasswordMinLength || c.PasswordMinLength > maxPasswordMinLength {
+		add("%s must be from %d to %d (NIST SP 800-63B-4 §3.1.1.2), not %d.", varPasswordMinLength, minPasswordMinLength, maxPasswordMinLength, c.PasswordMinLength)
+	}
+	return errors.Join(errs...)
+}
+
+// validateIssuer applies OpenID Connect Discovery 1.0 §3 and Core §2 to ISSUER: a case-sensitive
+// absolute URL with no query or fragment, https in production. We also refuse a trailing slash,
+// because relying parties compare the issuer string exactly and "…/" would not match "…".
+func (c Config) validateIssuer() error {
+	if c.Issuer == "" {
+		if c.Production() {
+			return fmt.Errorf("%s is required in production: the public https:// URL of this server.", varIssuer)
+		}
+		return fmt.Errorf("%s must not be empty.", varIssuer)
+	}
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("%s must be an absolute http:// or https:// URL, not %q.", varIssuer, c.Issuer)
+	case u.User != nil:
+		return fmt.Errorf("%s must not contain a user name or password.", varIssuer)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.Issuer, "#"):
+		return fmt.Errorf("%s must not have a query or fragment, not %q.", varIssuer, c.Issuer)
+	case strings.HasSuffix(c.Issuer, "/"):
+		return fmt.Errorf("%s must not end with a slash: use %q.", varIssuer, strings.TrimRight(c.Issuer, "/"))
+	case c.Production() && u.Scheme != "https":
+		return fmt.Errorf("%s must be an https:// URL in production, not %q.", varIssuer, c.Issuer)
+	}
+	return nil
+}
+
+// LogValue implements slog.LogValuer: the effective configuration with secrets shown only as
+// "set" or "unset" and the password in DATABASE_URL redacted.
+func (c Config) LogValue() slog.Value {
+	dur := func(k string, d time.Duration) slog.Attr { return slog.String(k, d.String()) }
+	database := "embedded SQLite in " + c.DataDir
+	if c.DatabaseURL != "" {
+		database = RedactURL(c.DatabaseURL)
+	}
+	return slog.GroupValue(
+		slog.String("env", c.Env),
+		slog.String("issuer", c.Issuer),
+		slog.Int("port", c.Port),
+		slog.String("database", database),
+		slog.String("data_dir", c.DataDir),
+		slog.String("secret_key", setOrUnset(c.SecretKey)),
+		slog.String("secret_key_previous", setOrUnset(c.SecretKeyPrevious)),
+		slog.String("tls_cert_file", c.TLSCertFile),
+		slog.String("tls_key_file", c.TLSKeyFile),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+		slog.String("brand_name", c.BrandName),
+		slog.String("brand_color", c.BrandColor),
+		dur("auth_request_ttl", c.AuthRequestTTL),
+		dur("auth_code_ttl", c.AuthCodeTTL),
+		dur("access_token_ttl", c.AccessTokenTTL),
+		dur("id_token_ttl", c.IDTokenTTL),
+		dur("refresh_idle_ttl", c.RefreshIdleTTL),
+		dur("refresh_absolute_ttl", c.RefreshAbsoluteTTL),
+		dur("session_idle_ttl", c.SessionIdleTTL),
+		dur("session_absolute_ttl", c.SessionAbsoluteTTL),
+		dur("key_rotation_period", c.KeyRotationPeriod),
+		slog.Any("argon2_memory_kib", c.Argon2MemoryKiB),
+		slog.Any("argon2_iterations", c.Argon2Iterations),
+		slog.Any("argon2_parallelism", c.Argon2Parallelism),
+		slog.Int("password_min_length", c.PasswordMinLength),
+		slog.Bool("dev_client", c.DevClient),
+	)
+}
+
+// String renders the configuration as LogValue does, so printing a Config with fmt (%v, %+v, %s)
+// cannot leak a secret.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return c.String() }
+
+func setOrUnset(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+// RedactURL returns a database URL fit for logs: the password in the user info and any query
+// parameter whose name contains "password" (libpq's password, sslpassword) replaced by "xxxxx".
+// Anything that does not parse as a URL with a scheme (a key=value connection string, say) is
+// replaced whole by "[redacted]".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "[redacted]"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = "[redacted]"
+		} else {
+			for k := range q {
+				if strings.Contains(strings.ToLower(k), "password") {
+					q.Set(k, "xxxxx")
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}

@@ -1,0 +1,17 @@
+// Package password hashes and verifies passwords.
+//
+// New hashes are argon2id (RFC 9106) in the PHC string format
+// "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>", with the OWASP Password Storage Cheat Sheet
+// minimum as the default cost. Passwords are Unicode-normalised (NFC) before hashing so that the
+// same password typed on different keyboards or operating systems verifies.
+//
+// Verify also accepts the hashes imported from the original Flask application, so its users keep
+// their passwords: Werkzeug "pbkdf2:sha256:ITER$salt$hex" (and pbkdf2:sha512), Werkzeug
+// "scrypt:N:r:p$salt$hex" and bcrypt "$2a$"/"$2b$"/"$2y$". Every hash carries its own parameters
+// and they are always parsed from it, never assumed; a hash whose parameters would make
+// verification absurdly expensive is refused as malformed. Verify reports needsRehash for every
+// imported hash and for argon2id hashes weaker than the Hasher's parameters, so the caller can
+// store a fresh hash right after a successful login.
+//
+// Password policy (length, breached lists) is decided by callers; this package only hashes.
+package password
