@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/fintech-idp/idp/internal/store/pgtest"
+)
+
+// testIdP is a real `idp serve` (the same run() main calls) on a free port.
+type testIdP struct {
+	issuer string
+	env    map[string]string
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// storeEnvs returns the database settings to run a flow against: SQLite always, PostgreSQL when
+// the test database is configured (required in CI).
+func storeEnvs(t *testing.T) map[string]func(t *testing.T) string {
+	t.Helper()
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "" },
+		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
+	}
+}
+
+func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testIdP {
+	t.Helper()
+	port := freePort(t)
+	issuer := fmt.Sprintf("http://localhost:%d", port)
+	env := map[string]string{
+		"IDP_ENV":      "development",
+		"PORT":         fmt.Sprint(port),
+		"ISSUER":       issuer,
+		"IDP_DATA_DIR": filepath.Join(t.TempDir(), "data"),
+		"DATABASE_URL": databaseURL,
+		// Cheap but valid hashing parameters keep the race-detector run fast.
+		"IDP_ARGON2_MEMORY_KIB": "19456",
+		"IDP_LOG_LEVEL":         "debug",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := &testIdP{issuer: issuer, env: env, stderr: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, p.getenv, strings.NewReader(""), io.Discard, p.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s of cancellation")
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", p.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(issuer + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready:\n%s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *testIdP) getenv(k string) string { return p.env[k] }
+
+// cli runs an idp subcommand against the same database and returns stdout.
+func (p *testIdP) cli(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), args, p.getenv, strings.NewReader(stdin), &out, &errb); err != nil {
+		t.Fatalf("idp %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+// rp is a relying party listening for real on its own port.
+type rp struct {
+	url   string
+	codes chan url.Values
+}
+
+func startRP(t *testing.T) *rp {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rp{url: "http://" + l.Addr().String(), codes: make(chan url.Values, 8)}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.codes <- req.URL.Query()
+		_, _ = io.WriteString(w, "rp ok")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+func (r *rp) next(t *testing.T) url.Values {
+	t.Helper()
+	select {
+	case v := <-r.codes:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relying party got no redirect")
+		return nil
+	}
+}
+
+// browser is a cookie-keeping HTTP client that follows redirects like a browser.
+func newBrowser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+var hiddenAuthReq = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+
+// signIn follows authURL in the browser; when the login form appears it submits email and
+// password. It returns the final response body (the RP's page).
+func signIn(t *testing.T, b *http.Client, authURL, email, password string) (status int, body string) {
+	t.Helper()
+	resp, err := b.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := hiddenAuthReq.FindSubmatch(page)
+	if m == nil {
+		return resp.StatusCode, string(page)
+	}
+	if !bytes.Contains(page, []byte(`autocomplete="username"`)) || !bytes.Contains(page, []byte(`autocomplete="current-password"`)) {
+		t.Error("login form lacks the standard autocomplete attributes")
+	}
+	form := url.Values{"authRequestID": {string(m[1])}, "email": {email}, "password": {password}}
+	req, _ := http.NewRequest(http.MethodPost, resp.Request.URL.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", resp.Request.URL.Scheme+"://"+resp.Request.URL.Host)
+	resp, err = b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+type flowEnv struct {
+	idp      *testIdP
+	rp       *rp
+	provider *oidc.Provider
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	email    string
+	password string
+	svcID    string
+	svcSec   string
+}
+
+func setupFlow(t *testing.T, databaseURL string) *flowEnv {
+	t.Helper()
+	p := startIdP(t, databaseURL, nil)
+	r := startRP(t)
+	f := &flowEnv{idp: p, rp: r, email: "ada@example.com", password: "correct horse battery staple"}
+	p.cli(t, f.password+"\n", "users", "create", "--email", "Ada@Example.com", "--password-stdin", "--verified")
+	out := p.cli(t, "", "clients", "create", "--id", "bank-web", "--type", "web", "--name", "Bank",
+		"--redirect-uri", r.url+"/callback", "--post-logout-redirect-uri", r.url+"/bye")
+	secret := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
+	if secret == nil {
+		t.Fatalf("clients create printed no secret: %q", out)
+	}
+	out = p.cli(t, "", "clients", "create", "--id", "ledger-api", "--type", "service")
+	svc := regexp.MustCompile(`: (\S+)\n`).FindStringSubmatch(out)
+	if svc == nil {
+		t.Fatalf("clients create printed no secret: %q", out)
+	}
+	f.svcID, f.svcSec = "ledger-api", svc[1]
+	ctx := context.Background()
+	prov, err := oidc.NewProvider(ctx, p.issuer)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	f.provider = prov
+	f.oauth = &oauth2.Config{ClientID: "bank-web", ClientSecret: secret[1], Endpoint: prov.Endpoint(),
+		RedirectURL: r.url + "/callback", Scopes: []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess}}
+	f.verifier = prov.Verifier(&oidc.Config{ClientID: "bank-web"})
+	return f
+}
+
+// login runs authorize → login → callback and returns the exchanged token and raw ID token.
+func (f *flowEnv) login(t *testing.T, b *http.Client, extra ...oauth2.AuthCodeOption) (*oauth2.Token, *oidc.IDToken, string) {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	state, nonce := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}, extra...)
+	status, body := signIn(t, b, f.oauth.AuthCodeURL(state, opts...), f.email, f.password)
+	if status != http.StatusOK || body != "rp ok" {
+		t.Fatalf("sign-in ended with %d: %.300s", status, body)
+	}
+	q := f.rp.next(t)
+	if q.Get("state") != state {
+		t.Fatalf("state mismatch")
+	}
+	code := q.Get("code")
+	tok, err := f.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := f.verifier.Verify(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("verify id token: %v", err)
+	}
+	if idt.Nonce != nonce {
+		t.Fatalf("nonce mismatch")
+	}
+	return tok, idt, code
+}
+
+func tokenError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.ErrorCode
+	}
+	return ""
+}
+
+// TestEndToEnd drives the real server with go-oidc and x/oauth2 as an independent client:
+// discovery → authorize → login → code+PKCE → ID token → userinfo → refresh rotation and reuse →
+// revocation → introspection → client_credentials → end_session, on both stores.
+func TestEndToEnd(t *testing.T) {
+	for name, dbURL := range storeEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			f := setupFlow(t, dbURL(t))
+			ctx := context.Background()
+			b := newBrowser(t)
+
+			tok, idt, code := f.login(t, b)
+			var claims struct {
+				AuthTime      int64    `json:"auth_time"`
+				ACR           string   `json:"acr"`
+				AMR           []string `json:"amr"`
+				Email         string   `json:"email"`
+				EmailVerified bool     `json:"email_verified"`
+				MFAEnabled    *bool    `json:"mfa_enabled"`
+			}
+			if err := idt.Claims(&claims); err != nil {
+				t.Fatal(err)
+			}
+			if claims.ACR != "pwd" || !slices.Equal(claims.AMR, []string{"pwd"}) || claims.AuthTime == 0 {
+				t.Errorf("id token acr/amr/auth_time = %q %v %d", claims.ACR, claims.AMR, claims.AuthTime)
+			}
+			if claims.Email != f.email || !claims.EmailVerified || claims.MFAEnabled == nil || *claims.MFAEnabled {
+				t.Errorf("id token user claims = %+v", claims)
+			}
+			if tok.RefreshToken == "" {
+				t.Fatal("no refresh token despite offline_access")
+			}
+
+			// Userinfo.
+			ui, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+			if err != nil {
+				t.Fatalf("userinfo: %v", err)
+			}
+			var uic map[string]any
+			_ = ui.Claims(&uic)
+			if ui.Email != f.email || !ui.EmailVerified || uic["mfa_enabled"] != false || ui.Subject != idt.Subject {
+				t.Errorf("userinfo = %+v", uic)
+			}
+			// An ID token is not an access token.
+			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.Extra("id_token").(string)})); err == nil {
+				t.Error("userinfo accepted an ID token as bearer token")
+			}
+
+			// Code replay: refused, and it revokes what the code issued.
+			if _, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption("x")); tokenError(err) != "invalid_grant" {
+				t.Errorf("code replay: %v", err)
+			}
+			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+				t.Error("access token still works after its code was replayed")
+			}
+
+			// Fresh login: SSO session means no password prompt this time.
+			tok, _, _ = f.login(t, b)
+
+			// Refresh rotation.
+			old := tok.RefreshToken
+			rotated, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if rotated.RefreshToken == "" || rotated.RefreshToken == old {
+				t.Fatal("refresh token not rotated")
+			}
+			if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token(); tokenError(err) != "invalid_grant" {
+				t.Fatalf("reuse of rotated refresh token: %v", err)
+			}
+			// Reuse revoked the family: the newest refresh token and its access token are dead.
+			if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: rotated.RefreshToken}).Token(); tokenError(err) != "invalid_grant" {
+				t.Fatalf("family not revoked after reuse: %v", err)
+			}
+			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(rotated)); err == nil {
+				t.Error("access token of a revoked family still works")
+			}
+
+			// Revocation and introspection.
+			tok, _, _ = f.login(t, b)
+			if got := f.introspect(t, tok.AccessToken); got["active"] != true || got["sub"] == nil || got["client_id"] != "bank-web" {
+				t.Errorf("introspection of a live token = %v", got)
+			}
+			f.revoke(t, tok.AccessToken)
+			if got := f.introspect(t, tok.AccessToken); got["active"] != false {
+				t.Errorf("introspection after revocation = %v", got)
+			}
+			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+				t.Error("revoked access token still works at userinfo")
+			}
+			f.revoke(t, tok.RefreshToken)
+			if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); tokenError(err) != "invalid_grant" {
+				t.Errorf("revoked refresh token still works: %v", err)
+			}
+
+			// client_credentials: an RFC 9068 JWT for the service, audience itself.
+			cc := clientcredentials.Config{ClientID: f.svcID, ClientSecret: f.svcSec, TokenURL: f.provider.Endpoint().TokenURL}
+			st, err := cc.Token(ctx)
+			if err != nil {
+				t.Fatalf("client_credentials: %v", err)
+			}
+			hdr := jwtHeader(t, st.AccessToken)
+			if hdr["typ"] != "at+jwt" || hdr["alg"] != "RS256" {
+				t.Errorf("service access token header = %v", hdr)
+			}
+			atv := oidc.NewVerifier(f.idp.issuer, oidc.NewRemoteKeySet(ctx, f.provider.Endpoint().AuthURL[:len(f.idp.issuer)]+"/keys"), &oidc.Config{ClientID: f.svcID})
+			if _, err := atv.Verify(ctx, st.AccessToken); err != nil {
+				t.Errorf("service access token does not verify against the JWKS: %v", err)
+			}
+			if got := f.introspect(t, st.AccessToken); got["active"] != true || got["client_id"] != f.svcID {
+				t.Errorf("introspection of service token = %v", got)
+			}
+
+			// end_session with id_token_hint ends the SSO session and honours the registered URI.
+			tok, _, _ = f.login(t, b)
+			endURL := f.idp.issuer + "/end_session?" + url.Values{
+				"id_token_hint":            {tok.Extra("id_token").(string)},
+				"post_logout_redirect_uri": {f.rp.url + "/bye"},
+				"state":                    {"s1"},
+			}.Encode()
+			resp, err := b.Get(endURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if q := f.rp.next(t); q.Get("state") != "s1" {
+				t.Errorf("post-logout redirect lost state: %v", q)
+			}
+			// The session is gone: prompt=none now answers login_required.
+			resp, err = b.Get(f.oauth.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "none")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if q := f.rp.next(t); q.Get("error") != "login_required" {
+				t.Errorf("prompt=none after logout: %v", q)
+			}
+		})
+	}
+}
+
+func jwtHeader(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	part, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(part)
+	if err != nil {
+		t.Fatalf("not a JWT: %v", err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (f *flowEnv) introspect(t *testing.T, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.idp.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(f.svcID, f.svcSec)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+func (f *flowEnv) revoke(t *testing.T, token string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.idp.issuer+"/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(f.oauth.ClientID, f.oauth.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: status %d", resp.StatusCode)
+	}
+}
+

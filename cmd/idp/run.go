@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fintech-idp/idp/internal/config"
+	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/password"
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+// usageError is a mistake on the command line: exit status 2 and a hint.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// env is how the process sees its environment (os.Getenv, or a map in tests).
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+const mainUsage = `idp — the FinTech OpenID Connect identity provider
+
+Usage:
+  idp [serve] [flags]        run the server (the default)
+  idp migrate up|down|version
+  idp users create --email E (--password P | --password-stdin) [--verified]
+  idp users list
+  idp clients create --id ID --type web|spa|native|service [--redirect-uri URI ...] [flags]
+  idp clients list
+  idp clients delete ID [--yes]
+  idp keys list
+  idp keys rotate
+
+Every command reads its configuration from the environment (see README.md, "Configuration");
+flags override it. Run "idp <command> --help" for the flags of a command.
+`
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
+		return cmdServe(ctx, e, args)
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, e, args[1:])
+	case "migrate":
+		return cmdMigrate(ctx, e, args[1:])
+	case "users":
+		return cmdUsers(ctx, e, args[1:])
+	case "clients":
+		return cmdClients(ctx, e, args[1:])
+	case "keys":
+		return cmdKeys(ctx, e, args[1:])
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, mainUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, mainUsage)
+		return usagef("unknown command %q", args[0])
+	}
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting, with a usage text.
+func newFlagSet(e env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and turns flag errors into usage errors (exit 2); --help exits 0.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+// loadConfig reads env, registers the common flags on fs, parses args and validates.
+func loadConfig(e env, fs *flag.FlagSet, args []string) (*config.Config, error) {
+	cfg, err := config.Load(e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RegisterFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return &cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(idp.ContextLogHandler{Handler: h})
+}
+
+// openStore opens the configured database, migrated up to date.
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if err := store.Migrate(ctx, cfg.DatabaseURL, cfg.DataDir, "up"); err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+}
+
+func newHasher(cfg *config.Config) *password.Hasher {
+	p := password.DefaultParams()
+	p.MemoryKiB, p.Iterations, p.Parallelism = cfg.Argon2MemoryKiB, cfg.Argon2Iterations, cfg.Argon2Parallelism
+	return password.NewHasher(p)
+}
+
+func newAdmin(cfg *config.Config, st store.Store) *idp.Admin {
+	return &idp.Admin{Store: st, Hasher: newHasher(cfg), Production: cfg.Production(), MinPassLen: cfg.PasswordMinLength, Now: time.Now}
+}
+
+func lifetimes(cfg *config.Config) idp.Lifetimes {
+	return idp.Lifetimes{
+		AuthRequest: cfg.AuthRequestTTL, AuthCode: cfg.AuthCodeTTL, AccessToken: cfg.AccessTokenTTL, IDToken: cfg.IDTokenTTL,
+		RefreshIdle: cfg.RefreshIdleTTL, RefreshAbsolute: cfg.RefreshAbsoluteTTL,
+		SessionIdle: cfg.SessionIdleTTL, SessionAbsolute: cfg.SessionAbsoluteTTL,
+	}
+}
+
+// confirm asks a yes/no question on stdin; anything but y/yes is no.
+func confirm(e env, question string) bool {
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	var answer string
+	_, _ = fmt.Fscanln(e.stdin, &answer)
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes"
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/secrets"
+)
+
+const serveUsage = `Usage: idp serve [flags]
+
+Runs the OpenID Provider and its hosted pages. With no DATABASE_URL it uses the embedded SQLite
+database under IDP_DATA_DIR; migrations are applied at start. SIGINT/SIGTERM stop it gracefully.
+
+Flags (each overrides the environment variable named in its description):
+`
+
+// shutdownGrace bounds how long in-flight requests may take after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "serve", serveUsage)
+	cfg, err := loadConfig(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	log := newLogger(cfg, e.stderr)
+	if err := cfg.EnsureSecretKey(log); err != nil {
+		return err
+	}
+	log.Info("starting", "config", cfg)
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var prev []string
+	if cfg.SecretKeyPrevious != "" {
+		prev = append(prev, cfg.SecretKeyPrevious)
+	}
+	kr, err := secrets.NewKeyring(cfg.SecretKey, prev...)
+	if err != nil {
+		return err
+	}
+	admin := newAdmin(cfg, st)
+	if cfg.Production() {
+		if err := admin.CheckNoKnownSecrets(ctx); err != nil {
+			return err
+		}
+	} else if cfg.DevClient {
+		created, err := admin.EnsureDevClient(ctx)
+		if err != nil {
+			return fmt.Errorf("register development client: %w", err)
+		}
+		if created {
+			log.Info("registered the development client", "client_id", idp.DevClientID,
+				"redirect_uri", "http://localhost:5000/callback")
+		}
+	}
+
+	srv, err := idp.New(ctx, idp.Options{
+		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
+		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
+		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCertFile != "" {
+			errc <- hs.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
+		"discovery", cfg.Issuer+"/.well-known/openid-configuration")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
