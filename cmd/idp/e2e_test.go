@@ -226,6 +226,19 @@ type flowEnv struct {
 	password string
 	svcID    string
 	svcSec   string
+
+	mu      sync.Mutex
+	secrets []string // every credential the flow saw: none may appear in the server's log
+}
+
+func (f *flowEnv) keep(vals ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range vals {
+		if v != "" {
+			f.secrets = append(f.secrets, v)
+		}
+	}
 }
 
 func setupFlow(t *testing.T, databaseURL string) *flowEnv {
@@ -246,6 +259,7 @@ func setupFlow(t *testing.T, databaseURL string) *flowEnv {
 		t.Fatalf("clients create printed no secret: %q", out)
 	}
 	f.svcID, f.svcSec = "ledger-api", svc[1]
+	f.keep(f.password, secret[1], svc[1])
 	ctx := context.Background()
 	prov, err := oidc.NewProvider(ctx, p.issuer)
 	if err != nil {
@@ -278,6 +292,7 @@ func (f *flowEnv) login(t *testing.T, b *http.Client, extra ...oauth2.AuthCodeOp
 		t.Fatalf("exchange: %v", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
+	f.keep(code, tok.AccessToken, tok.RefreshToken, raw, verifier, state, nonce)
 	idt, err := f.verifier.Verify(context.Background(), raw)
 	if err != nil {
 		t.Fatalf("verify id token: %v", err)
@@ -432,6 +447,18 @@ func TestEndToEnd(t *testing.T) {
 			resp.Body.Close()
 			if q := f.rp.next(t); q.Get("error") != "login_required" {
 				t.Errorf("prompt=none after logout: %v", q)
+			}
+
+			// Logs never hold a password, code, token, id_token_hint or secret.
+			f.keep(st.AccessToken, rotated.AccessToken, rotated.RefreshToken)
+			logs := f.idp.stderr.String()
+			if !strings.Contains(logs, `"request_id"`) {
+				t.Error("log lines carry no request id")
+			}
+			for _, s := range f.secrets {
+				if strings.Contains(logs, s) {
+					t.Errorf("the server log contains a credential (%.8s…)", s)
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -33,6 +34,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return usagef("serve: unexpected argument %q", fs.Arg(0))
 	}
 	log := newLogger(cfg, e.stderr)
+	// zitadel/oidc logs through slog.Default: give it the same JSON handler with request ids.
+	slog.SetDefault(log)
 	if err := cfg.EnsureSecretKey(log); err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func (s *Server) routes() http.Handler {
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
 	r.With(s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
-	r.With(s.browserErrors, s.checkBrowserBinding).Handle("/authorize/callback", s.provider)
+	r.With(s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
 	r.With(noStore, s.apiErrors).Handle("/oauth/token", s.provider)

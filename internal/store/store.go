@@ -207,15 +207,22 @@ type IssueParams struct {
 	// unknown one returns ErrRefreshReused without revoking anything else.
 	RotateRefreshHash string
 	// Access is inserted (ID, fields as given; RefreshTokenID/FamilyID filled from Refresh).
+	// When rotating, an empty CodeHash or SessionID comes from the consumed token, and so does
+	// FamilyID when no Refresh is issued.
 	Access AccessToken
-	// Refresh, when non-nil, is inserted. When rotating, its FamilyID and FamilyExpiresAt are
-	// taken from the consumed token.
+	// Refresh, when non-nil, is inserted. When rotating, its FamilyID, FamilyExpiresAt, CodeHash
+	// and SessionID are taken from the consumed token (so revoking by family, code or session
+	// reaches every member). A new family without FamilyID is named after Refresh.ID; a zero
+	// FamilyExpiresAt becomes ExpiresAt; ExpiresAt is cut to FamilyExpiresAt. On success *Refresh
+	// holds what was stored. Tokens issued from a code get CodeHash when theirs is empty.
 	Refresh *RefreshToken
 }
 
 // Store is everything the IdP keeps. Implementations: Postgres (pgx) and SQLite (modernc); both
 // pass storetest.Run. Every method is safe for concurrent use, across processes sharing one
-// database. Times are stored with at least millisecond precision and returned in UTC.
+// database. Times are stored with at least millisecond precision and returned in UTC. Empty and
+// nil slices and maps are stored alike and come back nil. A row that refers to an unknown client
+// or user (an auth request, code, token or session) is refused with ErrNotFound.
 type Store interface {
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -268,8 +275,10 @@ type Store interface {
 	// DeleteAuthRequest removes the request (its code tombstone stays). Unknown ids are not an
 	// error.
 	DeleteAuthRequest(ctx context.Context, id string) error
-	// SaveAuthCode stores the code's hash for a done, unexpired auth request. A second code for
-	// the same request is refused with ErrConflict.
+	// SaveAuthCode stores the code's hash for a done, unexpired auth request (checked against the
+	// store's clock) and sets c.ClientID and c.Subject from that request. A second code for the
+	// same request is refused with ErrConflict; an unknown, undone or expired request is
+	// ErrNotFound.
 	SaveAuthCode(ctx context.Context, c *AuthCode) error
 	// GetAuthRequestByCode returns the auth request of an unused, unexpired code, with CodeHash
 	// set. A code that was already redeemed makes it revoke every token issued from that code and
@@ -297,7 +306,7 @@ type Store interface {
 	// GetSessionByTokenHash returns the session when it is unrevoked, ExpiresAt is after now and
 	// it was last seen after idleCutoff; otherwise ErrNotFound.
 	GetSessionByTokenHash(ctx context.Context, hash string, now, idleCutoff time.Time) (*Session, error)
-	// TouchSession sets LastSeenAt (and IP when not empty).
+	// TouchSession sets LastSeenAt (and IP when not empty). ErrNotFound when unknown.
 	TouchSession(ctx context.Context, id string, now time.Time, ip string) error
 	// RevokeSession revokes one session and, in the same transaction, the refresh tokens (and
 	// their access tokens) of the same user issued under it. Unknown ids are not an error.
@@ -307,11 +316,11 @@ type Store interface {
 
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
-	// ListAudit returns the newest events first, at most limit, optionally only those of one
-	// user (userID != "").
+	// ListAudit returns the newest events first, at most limit (no limit when limit <= 0),
+	// optionally only those of one user (userID != "").
 	ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error)
 
-	// DeleteExpired removes auth requests, codes, tokens and sessions that expired before now
-	// (code tombstones and revoked rows included). Returns how many rows in all.
+	// DeleteExpired removes auth requests, codes, tokens and sessions whose expiry is at or before
+	// now (code tombstones and revoked rows included). Returns how many rows in all.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }

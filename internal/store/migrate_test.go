@@ -1,0 +1,109 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+// open opens the store Open picks and closes it at cleanup.
+func open(t *testing.T, databaseURL, dataDir string) store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), databaseURL, dataDir)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// latestVersion is the number of the newest file in migrations/.
+const latestVersion = 1
+
+func wantVersion(t *testing.T, databaseURL, dataDir string, want uint) {
+	t.Helper()
+	v, dirty, err := store.MigrationVersion(t.Context(), databaseURL, dataDir)
+	if err != nil {
+		t.Fatalf("MigrationVersion: %v", err)
+	}
+	if v != want || dirty {
+		t.Fatalf("version %d (dirty %v), want %d", v, dirty, want)
+	}
+}
+
+// usable checks that the schema is there by writing and reading a row.
+func usable(t *testing.T, databaseURL, dataDir string) error {
+	t.Helper()
+	s, err := store.Open(t.Context(), databaseURL, dataDir)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	_, err = s.ListClients(t.Context())
+	return err
+}
+
+// testMigrations walks an empty database up, down and up again.
+func testMigrations(t *testing.T, databaseURL, dataDir string) {
+	ctx := t.Context()
+	wantVersion(t, databaseURL, dataDir, 0)
+	if err := store.Migrate(ctx, databaseURL, dataDir, "down"); err == nil {
+		t.Fatal("down with nothing applied succeeded")
+	}
+	for _, dir := range []string{"up", "up"} { // the second finds nothing to do
+		if err := store.Migrate(ctx, databaseURL, dataDir, dir); err != nil {
+			t.Fatalf("migrate %s: %v", dir, err)
+		}
+		wantVersion(t, databaseURL, dataDir, latestVersion)
+	}
+	if err := usable(t, databaseURL, dataDir); err != nil {
+		t.Fatalf("after up: %v", err)
+	}
+	if err := store.Migrate(ctx, databaseURL, dataDir, "down"); err != nil {
+		t.Fatalf("migrate down: %v", err)
+	}
+	wantVersion(t, databaseURL, dataDir, latestVersion-1)
+	if err := usable(t, databaseURL, dataDir); err == nil {
+		t.Fatal("tables still there after down")
+	}
+	if err := store.Migrate(ctx, databaseURL, dataDir, "up"); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	wantVersion(t, databaseURL, dataDir, latestVersion)
+	if err := usable(t, databaseURL, dataDir); err != nil {
+		t.Fatalf("after up again: %v", err)
+	}
+	if err := store.Migrate(ctx, databaseURL, dataDir, "sideways"); err == nil {
+		t.Fatal("an unknown direction was accepted")
+	}
+}
+
+func TestOpenRejectsOtherURLs(t *testing.T) {
+	for _, u := range []string{"mysql://root:secret@localhost/idp", "sqlite:///tmp/x.db", "localhost:5432"} {
+		if _, err := store.Open(t.Context(), u, t.TempDir()); err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		} else if containsAny(err.Error(), "secret", u) {
+			t.Errorf("Open(%q) error %q repeats the URL", u, err)
+		}
+		if err := store.Migrate(t.Context(), u, t.TempDir(), "up"); err == nil {
+			t.Errorf("Migrate(%q) succeeded", u)
+		}
+	}
+	if _, err := store.Open(t.Context(), "", ""); err == nil {
+		t.Error("Open without a data directory succeeded")
+	}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if sub != "" && strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// migratedSQLiteStore is a fresh SQLite store for the tests of the SQL plumbing.
+func migratedSQLiteStore(t *testing.T) *sqlStore {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := Migrate(t.Context(), "", dir, "up"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openSQLite(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func countClients(t *testing.T, s *sqlStore) int {
+	t.Helper()
+	var n int
+	if err := s.rd.row(t.Context(), `SELECT count(*) FROM clients`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWithTx(t *testing.T) {
+	s := migratedSQLiteStore(t)
+	ctx := t.Context()
+	insert := func(tx runner, id string) error {
+		_, err := tx.exec(ctx, `INSERT INTO clients (id, type, created_at) VALUES (?, 'web', ?)`, id, time.Now())
+		return err
+	}
+	errBoom := errors.New("boom")
+
+	t.Run("an error rolls back", func(t *testing.T) {
+		err := s.withTx(ctx, func(tx runner) error {
+			if err := insert(tx, "rolled-back"); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		if !errors.Is(err, errBoom) || countClients(t, s) != 0 {
+			t.Fatalf("err %v, %d clients", err, countClients(t, s))
+		}
+	})
+	t.Run("afterCommit commits, then returns the error", func(t *testing.T) {
+		err := s.withTx(ctx, func(tx runner) error {
+			if err := insert(tx, "kept"); err != nil {
+				return err
+			}
+			return afterCommit(ErrCodeReplayed)
+		})
+		if err != ErrCodeReplayed || countClients(t, s) != 1 {
+			t.Fatalf("err %v, %d clients", err, countClients(t, s))
+		}
+	})
+	t.Run("a panic rolls back and the writer stays usable", func(t *testing.T) {
+		func() {
+			defer func() { _ = recover() }()
+			_ = s.withTx(ctx, func(tx runner) error {
+				_ = insert(tx, "panicked")
+				panic("boom")
+			})
+		}()
+		if err := s.withTx(ctx, func(tx runner) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if countClients(t, s) != 1 {
+			t.Fatalf("%d clients after a panic", countClients(t, s))
+		}
+	})
+	for _, code := range []string{"40001", "40P01"} {
+		t.Run("retries "+code, func(t *testing.T) {
+			retrying := *s
+			d := *s.d
+			d.attempts = 3
+			retrying.d = &d
+			runs := 0
+			err := retrying.withTx(ctx, func(tx runner) error {
+				runs++
+				if runs < 3 {
+					return translate(&pgconn.PgError{Code: code})
+				}
+				return nil
+			})
+			if err != nil || runs != 3 {
+				t.Fatalf("err %v after %d runs, want success after 3", err, runs)
+			}
+			runs = 0
+			err = retrying.withTx(ctx, func(tx runner) error {
+				runs++
+				return translate(&pgconn.PgError{Code: code})
+			})
+			if err == nil || runs != 3 {
+				t.Fatalf("err %v after %d runs, want an error after 3", err, runs)
+			}
+		})
+	}
+	t.Run("other errors are not retried", func(t *testing.T) {
+		retrying := *s
+		d := *s.d
+		d.attempts = 3
+		retrying.d = &d
+		runs := 0
+		_ = retrying.withTx(ctx, func(tx runner) error { runs++; return translate(&pgconn.PgError{Code: "23505"}) })
+		if runs != 1 {
+			t.Fatalf("%d runs", runs)
+		}
+	})
+}
+
+func TestRebind(t *testing.T) {
+	q := `UPDATE t SET a = ? WHERE b = ? AND c IN (SELECT d FROM e WHERE f = ?)`
+	if got := postgresDialect.rebind(q); got != `UPDATE t SET a = $1 WHERE b = $2 AND c IN (SELECT d FROM e WHERE f = $3)` {
+		t.Errorf("postgres: %s", got)
+	}
+	if got := sqliteDialect.rebind(q); got != q {
+		t.Errorf("sqlite: %s", got)
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	s := migratedSQLiteStore(t)
+	ctx := t.Context()
+	_, err := s.wr.exec(ctx, `INSERT INTO sessions (id, token_hash, user_id, auth_time, created_at, last_seen_at, expires_at) VALUES ('s', 'h', 'nobody', 0, 0, 0, 0)`)
+	sqliteFK := err
+	_, _ = s.wr.exec(ctx, `INSERT INTO clients (id, type, created_at) VALUES ('c', 'web', 0)`)
+	_, sqliteUnique := s.wr.exec(ctx, `INSERT INTO clients (id, type, created_at) VALUES ('c', 'web', 0)`)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"no rows", sql.ErrNoRows, ErrNotFound},
+		{"postgres unique", &pgconn.PgError{Code: "23505"}, ErrConflict},
+		{"postgres foreign key", &pgconn.PgError{Code: "23503"}, ErrNotFound},
+		{"sqlite unique (already translated)", sqliteUnique, ErrConflict},
+		{"sqlite foreign key (already translated)", sqliteFK, ErrNotFound},
+		{"cancelled", context.Canceled, context.Canceled},
+	} {
+		if got := translate(tc.err); !errors.Is(got, tc.want) {
+			t.Errorf("%s: translate(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+	if got := translate(errors.New("disk full")); got == nil || errors.Is(got, ErrNotFound) || errors.Is(got, ErrConflict) {
+		t.Errorf("other error: %v", got)
+	}
+}

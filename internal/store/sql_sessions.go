@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var errSessionFields = errors.New("store: a session needs an id and a token hash")
+
+const sessionCols = `id, token_hash, user_id, auth_time, amr, acr, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at`
+
+func scanSession(sc scanner) (Session, error) {
+	var s Session
+	err := sc.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, listCol{&s.AMR}, &s.ACR, &s.IP,
+		&s.UserAgent, timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timePtrCol{&s.RevokedAt})
+	return s, translate(err)
+}
+
+// CreateSession returns ErrConflict when the id or token hash is taken and ErrNotFound when the
+// user is unknown.
+func (s *sqlStore) CreateSession(ctx context.Context, ss *Session) error {
+	if ss.ID == "" || ss.TokenHash == "" {
+		return errSessionFields
+	}
+	_, err := s.wr.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ss.ID, ss.TokenHash, ss.UserID, ss.AuthTime, ss.AMR, ss.ACR, ss.IP, ss.UserAgent, ss.CreatedAt,
+		ss.LastSeenAt, ss.ExpiresAt, ss.RevokedAt)
+	return err
+}
+
+func (s *sqlStore) GetSessionByTokenHash(ctx context.Context, hash string, now, idleCutoff time.Time) (*Session, error) {
+	ss, err := scanSession(s.rd.row(ctx, `SELECT `+sessionCols+` FROM sessions
+		WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND last_seen_at > ?`, hash, now, idleCutoff))
+	if err != nil {
+		return nil, err
+	}
+	return &ss, nil
+}
+
+// TouchSession returns ErrNotFound for an unknown id, so a caller learns that the session it
+// holds is gone. It does not check revocation or expiry: GetSessionByTokenHash does.
+func (s *sqlStore) TouchSession(ctx context.Context, id string, now time.Time, ip string) error {
+	n, err := s.wr.exec(ctx, `UPDATE sessions SET last_seen_at = ?, ip = COALESCE(?, ip) WHERE id = ?`, now, optString(ip), id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// RevokeSession revokes the session (keeping an earlier revocation time) and the refresh families
+// started under it for its user, with their access tokens. Access tokens issued under the session
+// without a refresh token are left to expire, as the contract says.
+func (s *sqlStore) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	return s.withTx(ctx, func(tx runner) error {
+		var userID string
+		err := translate(tx.row(ctx, `SELECT user_id FROM sessions WHERE id = ?`, id).Scan(&userID))
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now, id); err != nil {
+			return err
+		}
+		return revokeRefreshWhere(ctx, tx, now, `session_id = ? AND subject = ?`, id, userID)
+	})
+}
+
+func (s *sqlStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+	return list(ctx, s.rd, scanSession, `SELECT `+sessionCols+` FROM sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC`, userID, now)
+}

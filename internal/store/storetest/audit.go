@@ -1,0 +1,164 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+func testAudit(t *testing.T, e *env) {
+	var all []store.AuditEvent // in insertion order, which is time order here
+	e.run("append", func(t *testing.T, e *env) {
+		for i, ev := range []store.AuditEvent{
+			{At: e.now.Add(-3 * time.Minute), Type: "user.created", UserID: "u1", IP: "192.0.2.1", Detail: map[string]string{"email": "a@example.com"}},
+			{At: e.now.Add(-2 * time.Minute), Type: "client.created", ClientID: "c1"},
+			{At: e.now.Add(-time.Minute), Type: "login.succeeded", UserID: "u1", ClientID: "c1", Detail: map[string]string{"acr": "mfa", "amr": "pwd sms mfa"}},
+			{At: e.now, Type: "login.failed", UserID: "u2", Detail: map[string]string{}},
+		} {
+			must(t, e.s.AppendAudit(e.ctx, &ev))
+			if ev.ID == 0 || (i > 0 && ev.ID <= all[i-1].ID) {
+				t.Fatalf("event %d got id %d after %v", i, ev.ID, all)
+			}
+			all = append(all, ev)
+		}
+	})
+	e.run("zero At is filled in", func(t *testing.T, e *env) {
+		before := time.Now()
+		ev := store.AuditEvent{Type: "keys.rotated"}
+		must(t, e.s.AppendAudit(e.ctx, &ev))
+		if ev.At.Before(before.Add(-time.Second)) || ev.At.After(time.Now().Add(time.Second)) {
+			t.Fatalf("At = %v, want about now", ev.At)
+		}
+		got, err := e.s.ListAudit(e.ctx, "", 1)
+		must(t, err)
+		if len(got) != 1 || got[0].ID != ev.ID {
+			t.Fatalf("newest event %v, want id %d", got, ev.ID)
+		}
+		wantUTC(t, "event", &got[0])
+		if d := got[0].At.Sub(ev.At).Abs(); d >= time.Millisecond {
+			t.Fatalf("stored At off by %v", d)
+		}
+		all = append(all, got[0]) // the newest: the wall clock is after e.now
+	})
+	e.run("list", func(t *testing.T, e *env) {
+		reversed := func(evs ...store.AuditEvent) []store.AuditEvent {
+			out := make([]store.AuditEvent, 0, len(evs))
+			for i := len(evs) - 1; i >= 0; i-- {
+				out = append(out, evs[i])
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name  string
+			user  string
+			limit int
+			want  []store.AuditEvent
+		}{
+			{"one user", "u1", 10, reversed(all[0], all[2])},
+			{"one user, limited", "u1", 1, reversed(all[2])},
+			{"everyone, limited", "", 3, []store.AuditEvent{all[4], all[3], all[2]}},
+			{"unknown user", "nobody", 10, nil},
+			{"no limit", "u2", 0, reversed(all[3])},
+		} {
+			e.run(tc.name, func(t *testing.T, e *env) {
+				got, err := e.s.ListAudit(e.ctx, tc.user, tc.limit)
+				must(t, err)
+				same(t, "events", got, tc.want)
+			})
+		}
+	})
+	e.run("explicit id", func(t *testing.T, e *env) {
+		ev := store.AuditEvent{ID: 1000, At: e.now, Type: "restored"}
+		must(t, e.s.AppendAudit(e.ctx, &ev))
+		dup := store.AuditEvent{ID: 1000, At: e.now, Type: "restored"}
+		wantErr(t, e.s.AppendAudit(e.ctx, &dup), store.ErrConflict)
+		next := store.AuditEvent{At: e.now, Type: "after.restore"}
+		must(t, e.s.AppendAudit(e.ctx, &next))
+		if next.ID <= 1000 {
+			t.Fatalf("id %d generated after an explicit 1000", next.ID)
+		}
+	})
+	e.run("type is required", func(t *testing.T, e *env) {
+		wantSomeErr(t, e.s.AppendAudit(e.ctx, &store.AuditEvent{At: e.now}))
+	})
+}
+
+func testDeleteExpired(t *testing.T, e *env) {
+	c, u := e.client(), e.user()
+	// The fixtures are made at e.now; the clean-up runs an hour later. A row whose expiry is at
+	// or before the clean-up is no longer valid then and goes, whatever its state.
+	now := e.now.Add(time.Hour)
+	want := int64(0)
+
+	// Gone.
+	expiredRequest := e.authRequest(c.ID) // expires after 10 minutes
+	want++
+	unredeemed := e.code(c.ID, u.ID, "") // its request (10 minutes) and the code (1 minute)
+	want += 2
+	redeemed := e.code(c.ID, u.ID, "") // its request and the tombstone
+	want += 2
+	expiredAccess := e.access(c.ID, u.ID) // expires after an hour: exactly at now
+	expiredRefresh := e.refresh(c.ID, u.ID)
+	expiredRefresh.ExpiresAt = now.Add(-time.Second)
+	must(t, e.s.IssueTokens(e.ctx, store.IssueParams{Now: e.now, CodeHash: redeemed, Access: expiredAccess, Refresh: expiredRefresh}))
+	want += 2
+	expiredSession := &store.Session{ID: e.id("sess"), TokenHash: e.id("hash"), UserID: u.ID, AuthTime: e.now, CreatedAt: e.now, LastSeenAt: e.now, ExpiresAt: now}
+	must(t, e.s.CreateSession(e.ctx, expiredSession))
+	revokedSession := &store.Session{ID: e.id("sess"), TokenHash: e.id("hash"), UserID: u.ID, AuthTime: e.now, CreatedAt: e.now, LastSeenAt: e.now, ExpiresAt: now.Add(-time.Minute)}
+	must(t, e.s.CreateSession(e.ctx, revokedSession))
+	must(t, e.s.RevokeSession(e.ctx, revokedSession.ID, e.now))
+	want += 2
+
+	// Kept: valid at now, revoked ones included.
+	liveRequest := &store.AuthRequest{ID: e.id("ar"), ClientID: c.ID, CreatedAt: e.now, ExpiresAt: now.Add(time.Millisecond)}
+	must(t, e.s.CreateAuthRequest(e.ctx, liveRequest))
+	liveCodeRequest := &store.AuthRequest{ID: e.id("ar"), ClientID: c.ID, CreatedAt: e.now, ExpiresAt: now.Add(time.Hour)}
+	must(t, e.s.CreateAuthRequest(e.ctx, liveCodeRequest))
+	must(t, e.s.CompleteAuthRequest(e.ctx, liveCodeRequest.ID, &store.AuthRequest{Subject: u.ID, AuthTime: e.now}, e.now))
+	liveCode := &store.AuthCode{Hash: e.id("code"), AuthRequestID: liveCodeRequest.ID, ExpiresAt: now.Add(time.Minute)}
+	must(t, e.s.SaveAuthCode(e.ctx, liveCode))
+	rotated, err := e.rotate(expiredRefresh.Hash, e.now.Add(time.Minute), c.ID, u.ID) // before it expired
+	must(t, err)
+	must(t, e.s.RevokeAccessToken(e.ctx, rotated.access.ID, e.now)) // revoked, expires at now+1m
+	liveSession := e.session(u.ID)
+
+	got, err := e.s.DeleteExpired(e.ctx, now)
+	must(t, err)
+	if got != want {
+		t.Fatalf("DeleteExpired removed %d rows, want %d", got, want)
+	}
+
+	_, err = e.s.GetAuthRequest(e.ctx, expiredRequest.ID, e.now)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetAuthRequestByCode(e.ctx, unredeemed, e.now)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetAuthRequestByCode(e.ctx, redeemed, e.now) // no tombstone left: unknown
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetAccessToken(e.ctx, expiredAccess.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetRefreshToken(e.ctx, expiredRefresh.Hash)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetSessionByTokenHash(e.ctx, expiredSession.TokenHash, e.now, e.now.Add(-time.Hour))
+	wantErr(t, err, store.ErrNotFound)
+	sessions, err := e.s.ListSessions(e.ctx, u.ID, e.now)
+	must(t, err)
+	same(t, "sessions", sessions, []store.Session{*liveSession})
+
+	_, err = e.s.GetAuthRequest(e.ctx, liveRequest.ID, now)
+	must(t, err)
+	_, err = e.s.GetAuthRequestByCode(e.ctx, liveCode.Hash, now)
+	must(t, err)
+	if a := e.getAccess(rotated.access.ID); a.RevokedAt == nil {
+		t.Fatal("revoked, unexpired access token lost its revocation")
+	}
+	e.getRefresh(rotated.refresh.Hash)
+	_, err = e.s.GetUser(e.ctx, u.ID)
+	must(t, err)
+
+	got, err = e.s.DeleteExpired(e.ctx, now)
+	must(t, err)
+	if got != 0 {
+		t.Fatalf("second DeleteExpired removed %d rows, want 0", got)
+	}
+}

@@ -1,0 +1,69 @@
+// Package storetest is the conformance suite of store.Store: one set of tests that every
+// implementation (PostgreSQL, SQLite) runs, so that the two cannot drift apart. The doc comments
+// of store.Store are the contract; each test names the clause it checks.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+// Run runs the suite. open must return a fresh, migrated, empty store each time it is called and
+// arrange its closing with t.Cleanup; Run calls it once per top-level test, whose sub-tests share
+// that store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"Ping", testPing},
+		{"Users", testUsers},
+		{"ListUsers", testListUsers},
+		{"SetUserDisabled", testSetUserDisabled},
+		{"Clients", testClients},
+		{"ListClients", testListClients},
+		{"DeleteClient", testDeleteClient},
+		{"SigningKeys", testSigningKeys},
+		{"AuthRequests", testAuthRequests},
+		{"AuthCodes", testAuthCodes},
+		{"IssueTokensFromCode", testIssueFromCode},
+		{"IssueTokensRotation", testIssueRotation},
+		{"AccessTokens", testAccessTokens},
+		{"RefreshTokens", testRefreshTokens},
+		{"Sessions", testSessions},
+		{"RevokeSession", testRevokeSession},
+		{"ListSessions", testListSessions},
+		{"Audit", testAudit},
+		{"DeleteExpired", testDeleteExpired},
+		{"ConcurrentCodeRedemption", testCodeRace},
+		{"ConcurrentRefreshRotation", testRefreshRace},
+		{"ConcurrentIndependentWrites", testIndependentWrites},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newEnv(t, open(t)))
+		})
+	}
+}
+
+// RunShared checks the clause "safe for concurrent use across processes sharing one database":
+// openPair must return two stores opened separately (as two replicas would) on one fresh,
+// migrated, empty database. The race tests then send every other call to the second store.
+func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Store)) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"ConcurrentCodeRedemption", testCodeRace},
+		{"ConcurrentRefreshRotation", testRefreshRace},
+		{"ConcurrentIndependentWrites", testIndependentWrites},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := openPair(t)
+			e := newEnv(t, a)
+			e.peer = b
+			tc.fn(t, e)
+		})
+	}
+}
