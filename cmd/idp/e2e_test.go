@@ -509,4 +509,3 @@ func (f *flowEnv) revoke(t *testing.T, token string) {
 		t.Fatalf("revoke: status %d", resp.StatusCode)
 	}
 }
-

@@ -11,9 +11,9 @@ import (
 // auditor writes audit events to the append-only table and to the log. A failed audit write is
 // logged, never shown to the person: the action itself already happened.
 type auditor struct {
-	st  store.Store
+	st     store.Store
 	logger *slog.Logger
-	now func() time.Time
+	now    func() time.Time
 }
 
 type ctxIPKey struct{}

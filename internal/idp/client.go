@@ -17,7 +17,7 @@ const loginPath = "/login"
 // client adapts a stored client to op.Client. The grants follow the type: each type gets only
 // what it needs, and no type ever gets the password grant.
 type client struct {
-	c             *store.Client
+	c          *store.Client
 	idTokenTTL time.Duration
 	devMode    bool
 }
@@ -69,7 +69,7 @@ func (c *client) LoginURL(id string) string {
 // AccessTokenType is always Bearer towards the library: JWT access tokens are minted by
 // tokenCrypto so that they carry the RFC 9068 "at+jwt" type the library cannot set.
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
-func (c *client) IDTokenLifetime() time.Duration     { return c.idTokenTTL }
+func (c *client) IDTokenLifetime() time.Duration      { return c.idTokenTTL }
 
 // DevMode is true only with IDP_ENV=development. The library then accepts a registered http
 // redirect URI for public clients too; the URI must still match exactly. In production client

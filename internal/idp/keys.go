@@ -61,8 +61,8 @@ type signingKey struct {
 }
 
 func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k *signingKey) Key() any                                  { return k.key }
-func (k *signingKey) ID() string                                { return k.id }
+func (k *signingKey) Key() any                                    { return k.key }
+func (k *signingKey) ID() string                                  { return k.id }
 
 // publicKey implements op.Key.
 type publicKey struct {

@@ -49,12 +49,12 @@ type refreshRequest struct {
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string           { return r.t.AMR }
-func (r *refreshRequest) GetAudience() []string      { return r.t.Audience }
-func (r *refreshRequest) GetAuthTime() time.Time     { return r.t.AuthTime }
-func (r *refreshRequest) GetClientID() string        { return r.t.ClientID }
-func (r *refreshRequest) GetScopes() []string        { return r.scopes }
-func (r *refreshRequest) GetSubject() string         { return r.t.Subject }
+func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
+func (r *refreshRequest) GetAudience() []string       { return r.t.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.scopes }
+func (r *refreshRequest) GetSubject() string          { return r.t.Subject }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // serviceRequest is the token request of a client_credentials grant: the client is its own

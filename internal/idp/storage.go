@@ -36,17 +36,17 @@ type Lifetimes struct {
 // Every error that can reach a client is an *oidc.Error with fixed text: the library turns any
 // other error into a server_error whose description is err.Error().
 type opStorage struct {
-	st      store.Store
-	keys    *Keys
-	secrets *clientSecrets
-	life    Lifetimes
-	issuer  string
-	now     func() time.Time
-	rand    io.Reader
-	log     *slog.Logger
-	audit   *auditor
+	st        store.Store
+	keys      *Keys
+	secrets   *clientSecrets
+	life      Lifetimes
+	issuer    string
+	now       func() time.Time
+	rand      io.Reader
+	log       *slog.Logger
+	audit     *auditor
 	urlSigner signer
-	devMode bool // development: http redirect URIs that are registered exactly are allowed
+	devMode   bool // development: http redirect URIs that are registered exactly are allowed
 
 	// jwtPending carries the claims of an access token from CreateAccessToken to
 	// tokenCrypto.Encrypt, which the library calls right after (see tokencrypto.go).
