@@ -148,6 +148,11 @@ func (s *Server) sessionSatisfies(ar *store.AuthRequest, sess *store.Session) bo
 	if ar.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*ar.MaxAge)*time.Second {
 		return false
 	}
+	// OIDC Core §3.1.2.1: an id_token_hint naming someone else than the signed-in person means
+	// this session cannot answer the request.
+	if ar.HintSubject != "" && ar.HintSubject != sess.UserID {
+		return false
+	}
 	return true
 }
 

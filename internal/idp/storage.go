@@ -93,7 +93,7 @@ func browserHashFrom(ctx context.Context) string {
 
 // ---- auth requests and codes ----
 
-func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	bh := browserHashFrom(ctx)
 	if bh == "" {
 		// The binding middleware runs in front of /authorize; reaching here without it is a bug.
@@ -141,6 +141,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		CodeChallengeMethod: string(req.CodeChallengeMethod),
 		Prompt:              req.Prompt,
 		LoginHint:           req.LoginHint,
+		HintSubject:         hintSubject,
 		ACRValues:           req.ACRValues,
 		BrowserHash:         bh,
 		CreatedAt:           now,

@@ -12,14 +12,14 @@ var (
 )
 
 const authRequestCols = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
-	code_challenge, code_challenge_method, prompt, max_age, login_hint, acr_values, ui_locales,
+	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, acr_values, ui_locales,
 	browser_hash, created_at, expires_at, subject, auth_time, amr, acr, session_id, done`
 
 func scanAuthRequest(sc scanner) (AuthRequest, error) {
 	var r AuthRequest
 	err := sc.Scan(&r.ID, &r.ClientID, &r.RedirectURI, listCol{&r.Scopes}, &r.State, &r.Nonce,
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt},
-		&r.MaxAge, &r.LoginHint, listCol{&r.ACRValues}, listCol{&r.UILocales}, &r.BrowserHash,
+		&r.MaxAge, &r.LoginHint, &r.HintSubject, listCol{&r.ACRValues}, listCol{&r.UILocales}, &r.BrowserHash,
 		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.Subject, timeCol{&r.AuthTime}, listCol{&r.AMR},
 		&r.ACR, stringCol{&r.SessionID}, &r.Done)
 	return r, translate(err)
@@ -32,9 +32,9 @@ func (s *sqlStore) CreateAuthRequest(ctx context.Context, r *AuthRequest) error 
 		return errAuthRequestID
 	}
 	_, err := s.wr.exec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.Scopes, r.State, r.Nonce, r.ResponseType, r.ResponseMode,
-		r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, r.LoginHint, r.ACRValues,
+		r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, r.LoginHint, r.HintSubject, r.ACRValues,
 		r.UILocales, r.BrowserHash, r.CreatedAt, r.ExpiresAt, r.Subject, optTime(r.AuthTime), r.AMR,
 		r.ACR, optString(r.SessionID), r.Done)
 	return err

@@ -98,6 +98,7 @@ type AuthRequest struct {
 	Prompt              []string
 	MaxAge              *int64 // seconds; nil when not requested
 	LoginHint           string
+	HintSubject         string // subject of a verified id_token_hint, if one was sent
 	ACRValues           []string
 	UILocales           []string
 	BrowserHash         string // hash of the per-browser binding cookie that started the request

@@ -61,6 +61,7 @@ CREATE TABLE auth_requests (
     prompt                jsonb       NOT NULL DEFAULT '[]',
     max_age               bigint,
     login_hint            text        NOT NULL DEFAULT '',
+    hint_subject          text        NOT NULL DEFAULT '',
     acr_values            jsonb       NOT NULL DEFAULT '[]',
     ui_locales            jsonb       NOT NULL DEFAULT '[]',
     browser_hash          text        NOT NULL DEFAULT '',

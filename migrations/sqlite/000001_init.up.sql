@@ -62,6 +62,7 @@ CREATE TABLE auth_requests (
     prompt                TEXT        NOT NULL DEFAULT '[]',
     max_age               INTEGER,
     login_hint            TEXT        NOT NULL DEFAULT '',
+    hint_subject          TEXT        NOT NULL DEFAULT '',
     acr_values            TEXT        NOT NULL DEFAULT '[]',
     ui_locales            TEXT        NOT NULL DEFAULT '[]',
     browser_hash          TEXT        NOT NULL DEFAULT '',

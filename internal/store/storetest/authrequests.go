@@ -15,7 +15,7 @@ func testAuthRequests(t *testing.T, e *env) {
 			Scopes: []string{"openid", "email", "profile"}, State: "st", Nonce: "no", ResponseType: "code",
 			ResponseMode: "query", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 			CodeChallengeMethod: "S256", Prompt: []string{"login", "consent"}, MaxAge: ptr[int64](300),
-			LoginHint: "alice@example.com", ACRValues: []string{"mfa"}, UILocales: []string{"de-CH", "en"},
+			LoginHint: "alice@example.com", HintSubject: "user-from-hint", ACRValues: []string{"mfa"}, UILocales: []string{"de-CH", "en"},
 			BrowserHash: "bh", CreatedAt: e.now, ExpiresAt: e.now.Add(10 * time.Minute),
 		}
 		minimal := &store.AuthRequest{ID: e.id("ar"), ClientID: c.ID, CreatedAt: e.now, ExpiresAt: e.now.Add(time.Minute)}
