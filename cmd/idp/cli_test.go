@@ -127,7 +127,8 @@ func TestCLIConfigProblemsAllAtOnce(t *testing.T) {
 
 // TestCLIProductionRules: https redirect URIs, the development secret refused.
 func TestCLIProductionRules(t *testing.T) {
-	env := cliEnv(t, map[string]string{"IDP_ENV": "production", "ISSUER": "https://idp.example.com", "SECRET_KEY": strings.Repeat("s", 40)})
+	env := cliEnv(t, map[string]string{"IDP_ENV": "production", "ISSUER": "https://idp.example.com", "SECRET_KEY": strings.Repeat("s", 40),
+		"SMTP_URL": "smtp://mail.example.com:587", "SENDER_EMAIL": "no-reply@example.com"})
 	_, _, err := runCLI(t, env, "", "clients", "create", "--id", "w", "--type", "web", "--redirect-uri", "http://app.example.com/cb")
 	if err == nil || !strings.Contains(err.Error(), "must use https in production") {
 		t.Errorf("http redirect in production: %v", err)

@@ -47,6 +47,20 @@ const (
 	varArgon2Parallelism  = "IDP_ARGON2_PARALLELISM"
 	varPasswordMinLength  = "IDP_PASSWORD_MIN_LENGTH"
 	varDevClient          = "IDP_DEV_CLIENT"
+
+	varBrevoAPIKey           = "BREVO_API_KEY"
+	varBrevoAPIURL           = "BREVO_API_URL"
+	varSMTPURL               = "SMTP_URL"
+	varSenderEmail           = "SENDER_EMAIL"
+	varSenderName            = "SENDER_NAME"
+	varEmailCodeTTL          = "IDP_EMAIL_CODE_TTL"
+	varEmailCodeMaxAttempts  = "IDP_EMAIL_CODE_MAX_ATTEMPTS"
+	varEmailResendCooldown   = "IDP_EMAIL_RESEND_COOLDOWN"
+	varEmailSendLimitAccount = "IDP_EMAIL_SEND_LIMIT_ACCOUNT"
+	varEmailSendLimitIP      = "IDP_EMAIL_SEND_LIMIT_IP"
+	varLoginDelayAfter       = "IDP_LOGIN_DELAY_AFTER"
+	varLoginLockAfter        = "IDP_LOGIN_LOCK_AFTER"
+	varLoginLockDuration     = "IDP_LOGIN_LOCK_DURATION"
 )
 
 // Limits Validate enforces.
@@ -105,6 +119,24 @@ type Config struct {
 
 	PasswordMinLength int // IDP_PASSWORD_MIN_LENGTH: default 15 (NIST SP 800-63B-4), 8..64
 
+	// Email delivery: Brevo when BrevoAPIKey is set, else SMTP when SMTPURL is set, else (development
+	// only) the log sender with the /dev/outbox page.
+	BrevoAPIKey string // BREVO_API_KEY (secret)
+	BrevoAPIURL string // BREVO_API_URL: default "https://api.brevo.com/v3"
+	SMTPURL     string // SMTP_URL (secret: may hold a password): smtp://user:pass@host:587 (STARTTLS) or smtps://…:465
+	SenderEmail string // SENDER_EMAIL: the From address; required with Brevo or SMTP
+	SenderName  string // SENDER_NAME: the From name; default the brand name
+
+	EmailCodeTTL          time.Duration // IDP_EMAIL_CODE_TTL: default 10m
+	EmailCodeMaxAttempts  int           // IDP_EMAIL_CODE_MAX_ATTEMPTS: wrong tries per code, default 5
+	EmailResendCooldown   time.Duration // IDP_EMAIL_RESEND_COOLDOWN: default 60s
+	EmailSendLimitAccount int           // IDP_EMAIL_SEND_LIMIT_ACCOUNT: emails per account per hour, default 5
+	EmailSendLimitIP      int           // IDP_EMAIL_SEND_LIMIT_IP: emails per client IP per hour, default 20
+
+	LoginDelayAfter   int           // IDP_LOGIN_DELAY_AFTER: failed sign-ins before a growing delay, default 5
+	LoginLockAfter    int           // IDP_LOGIN_LOCK_AFTER: failed sign-ins before a temporary lock, default 20
+	LoginLockDuration time.Duration // IDP_LOGIN_LOCK_DURATION: how long the lock lasts, default 15m
+
 	// DevClient registers the example dashboard client. IDP_DEV_CLIENT, default true in
 	// development; always false in production.
 	DevClient bool
@@ -138,6 +170,16 @@ func Default() Config {
 		Argon2Iterations:   minArgon2Iterations,
 		Argon2Parallelism:  1,
 		PasswordMinLength:  15,
+
+		BrevoAPIURL:           "https://api.brevo.com/v3",
+		EmailCodeTTL:          10 * time.Minute,
+		EmailCodeMaxAttempts:  5,
+		EmailResendCooldown:   60 * time.Second,
+		EmailSendLimitAccount: 5,
+		EmailSendLimitIP:      20,
+		LoginDelayAfter:       5,
+		LoginLockAfter:        20,
+		LoginLockDuration:     15 * time.Minute,
 	}
 	c.derive()
 	return c
@@ -198,6 +240,19 @@ func Load(getenv func(string) string) (Config, error) {
 	l.uint8(varArgon2Parallelism, &c.Argon2Parallelism)
 	l.integer(varPasswordMinLength, &c.PasswordMinLength)
 	c.devClientExplicit = l.boolean(varDevClient, &c.devClientWanted)
+	l.str(varBrevoAPIKey, &c.BrevoAPIKey)
+	l.str(varBrevoAPIURL, &c.BrevoAPIURL)
+	l.str(varSMTPURL, &c.SMTPURL)
+	l.str(varSenderEmail, &c.SenderEmail)
+	l.str(varSenderName, &c.SenderName)
+	l.duration(varEmailCodeTTL, &c.EmailCodeTTL)
+	l.integer(varEmailCodeMaxAttempts, &c.EmailCodeMaxAttempts)
+	l.duration(varEmailResendCooldown, &c.EmailResendCooldown)
+	l.integer(varEmailSendLimitAccount, &c.EmailSendLimitAccount)
+	l.integer(varEmailSendLimitIP, &c.EmailSendLimitIP)
+	l.integer(varLoginDelayAfter, &c.LoginDelayAfter)
+	l.integer(varLoginLockAfter, &c.LoginLockAfter)
+	l.duration(varLoginLockDuration, &c.LoginLockDuration)
 
 	c.derive()
 	return c, errors.Join(l.errs...)
@@ -399,7 +454,62 @@ func (c Config) Validate() error {
 	if c.PasswordMinLength < minPasswordMinLength || c.PasswordMinLength > maxPasswordMinLength {
 		add("%s must be from %d to %d (NIST SP 800-63B-4 §3.1.1.2), not %d.", varPasswordMinLength, minPasswordMinLength, maxPasswordMinLength, c.PasswordMinLength)
 	}
+	errs = append(errs, c.validateMail()...)
 	return errors.Join(errs...)
+}
+
+// validateMail checks the email settings and the code and sign-in limits.
+func (c Config) validateMail() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.MailSender() {
+	case MailNone:
+		add("A mail sender is required in production: set %s (Brevo) or %s.", varBrevoAPIKey, varSMTPURL)
+	case MailBrevo, MailSMTP:
+		if !plausibleEmail(c.SenderEmail) {
+			add("%s must be the From address (for example no-reply@example.com) when %s or %s is set.", varSenderEmail, varBrevoAPIKey, varSMTPURL)
+		}
+	}
+	if c.BrevoAPIKey != "" {
+		if u, err := url.Parse(c.BrevoAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("%s must be an http(s) URL such as https://api.brevo.com/v3.", varBrevoAPIURL)
+		}
+	}
+	if c.SMTPURL != "" && c.BrevoAPIKey == "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			add("%s must look like smtp://user:password@host:587 or smtps://user:password@host:465.", varSMTPURL)
+		}
+	}
+	if utf8.RuneCountInString(c.SenderName) > 100 {
+		add("%s must be at most 100 characters.", varSenderName)
+	}
+	if c.EmailCodeTTL < time.Minute || c.EmailCodeTTL > time.Hour {
+		add("%s must be from 1m to 1h, not %s.", varEmailCodeTTL, c.EmailCodeTTL)
+	}
+	if c.EmailCodeMaxAttempts < 1 || c.EmailCodeMaxAttempts > 10 {
+		add("%s must be from 1 to 10, not %d.", varEmailCodeMaxAttempts, c.EmailCodeMaxAttempts)
+	}
+	if c.EmailResendCooldown < 0 || c.EmailResendCooldown > 10*time.Minute {
+		add("%s must be from 0s to 10m, not %s.", varEmailResendCooldown, c.EmailResendCooldown)
+	}
+	if c.EmailSendLimitAccount < 1 {
+		add("%s must be at least 1, not %d.", varEmailSendLimitAccount, c.EmailSendLimitAccount)
+	}
+	if c.EmailSendLimitIP < 1 {
+		add("%s must be at least 1, not %d.", varEmailSendLimitIP, c.EmailSendLimitIP)
+	}
+	if c.LoginDelayAfter < 1 || c.LoginLockAfter <= c.LoginDelayAfter {
+		add("%s must be at least 1 and %s greater than it (now %d and %d).", varLoginDelayAfter, varLoginLockAfter, c.LoginDelayAfter, c.LoginLockAfter)
+	}
+	if c.LoginLockDuration < time.Minute || c.LoginLockDuration > 24*time.Hour {
+		add("%s must be from 1m to 24h, not %s.", varLoginLockDuration, c.LoginLockDuration)
+	}
+	return errs
+}
+
+func plausibleEmail(s string) bool {
+	at := strings.LastIndex(s, "@")
+	return at > 0 && at < len(s)-3 && strings.Contains(s[at:], ".") && !strings.ContainsAny(s, " <>\"")
 }
 
 // validateIssuer applies OpenID Connect Discovery 1.0 §3 and Core §2 to ISSUER: a case-sensitive
@@ -464,6 +574,20 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("argon2_parallelism", c.Argon2Parallelism),
 		slog.Int("password_min_length", c.PasswordMinLength),
 		slog.Bool("dev_client", c.DevClient),
+		slog.String("mail", c.MailSender()),
+		slog.String("brevo_api_key", setOrUnset(c.BrevoAPIKey)),
+		slog.String("brevo_api_url", c.BrevoAPIURL),
+		slog.String("smtp_url", redactIfSet(c.SMTPURL)),
+		slog.String("sender_email", c.SenderEmail),
+		slog.String("sender_name", c.SenderName),
+		dur("email_code_ttl", c.EmailCodeTTL),
+		slog.Int("email_code_max_attempts", c.EmailCodeMaxAttempts),
+		dur("email_resend_cooldown", c.EmailResendCooldown),
+		slog.Int("email_send_limit_account", c.EmailSendLimitAccount),
+		slog.Int("email_send_limit_ip", c.EmailSendLimitIP),
+		slog.Int("login_delay_after", c.LoginDelayAfter),
+		slog.Int("login_lock_after", c.LoginLockAfter),
+		dur("login_lock_duration", c.LoginLockDuration),
 	)
 }
 
@@ -473,6 +597,35 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString is String, for %#v.
 func (c Config) GoString() string { return c.String() }
+
+func redactIfSet(s string) string {
+	if s == "" {
+		return ""
+	}
+	return RedactURL(s)
+}
+
+// Mail senders MailSender can name.
+const (
+	MailBrevo = "brevo"
+	MailSMTP  = "smtp"
+	MailLog   = "log"
+	MailNone  = "none"
+)
+
+// MailSender says which sender the settings select: Brevo when BREVO_API_KEY is set, SMTP when
+// SMTP_URL is set, the log sender in development, none otherwise (a start-up error).
+func (c Config) MailSender() string {
+	switch {
+	case c.BrevoAPIKey != "":
+		return MailBrevo
+	case c.SMTPURL != "":
+		return MailSMTP
+	case !c.Production():
+		return MailLog
+	}
+	return MailNone
+}
 
 func setOrUnset(s string) string {
 	if s == "" {

@@ -31,10 +31,12 @@ func mustLoad(t *testing.T, e env) Config {
 // prodEnv is a minimal valid production environment.
 func prodEnv() env {
 	return env{
-		"IDP_ENV":      "production",
-		"ISSUER":       "https://id.example.com",
-		"SECRET_KEY":   goodSecret,
-		"DATABASE_URL": "postgres://idp:" + dbPassword + "@db:5432/idp?sslmode=require",
+		"IDP_ENV":       "production",
+		"ISSUER":        "https://id.example.com",
+		"SECRET_KEY":    goodSecret,
+		"DATABASE_URL":  "postgres://idp:" + dbPassword + "@db:5432/idp?sslmode=require",
+		"BREVO_API_KEY": "xkeysib-test",
+		"SENDER_EMAIL":  "no-reply@example.com",
 	}
 }
 
@@ -107,6 +109,10 @@ func TestLoad(t *testing.T) {
 			"IDP_KEY_ROTATION_PERIOD": "2160h", "IDP_ARGON2_MEMORY_KIB": "65536",
 			"IDP_ARGON2_ITERATIONS": "3", "IDP_ARGON2_PARALLELISM": "4",
 			"IDP_PASSWORD_MIN_LENGTH": "12", "IDP_DEV_CLIENT": "false",
+			"BREVO_API_KEY": "xkeysib-1", "BREVO_API_URL": "https://brevo.test/v3", "SMTP_URL": "smtp://u:smtppass@mail:587",
+			"SENDER_EMAIL": "no-reply@acme.test", "SENDER_NAME": "Acme Pay", "IDP_EMAIL_CODE_TTL": "5m",
+			"IDP_EMAIL_CODE_MAX_ATTEMPTS": "3", "IDP_EMAIL_RESEND_COOLDOWN": "30s", "IDP_EMAIL_SEND_LIMIT_ACCOUNT": "4",
+			"IDP_EMAIL_SEND_LIMIT_IP": "10", "IDP_LOGIN_DELAY_AFTER": "3", "IDP_LOGIN_LOCK_AFTER": "10", "IDP_LOGIN_LOCK_DURATION": "30m",
 		}, func(t *testing.T, c Config) {
 			want := Config{
 				Env: "production", Issuer: "https://id.example.com", Port: 9090,
@@ -119,6 +125,10 @@ func TestLoad(t *testing.T) {
 				SessionIdleTTL: 20 * time.Minute, SessionAbsoluteTTL: 8 * time.Hour,
 				KeyRotationPeriod: 2160 * time.Hour, Argon2MemoryKiB: 65536,
 				Argon2Iterations: 3, Argon2Parallelism: 4, PasswordMinLength: 12, DevClient: false,
+				BrevoAPIKey: "xkeysib-1", BrevoAPIURL: "https://brevo.test/v3", SMTPURL: "smtp://u:smtppass@mail:587",
+				SenderEmail: "no-reply@acme.test", SenderName: "Acme Pay", EmailCodeTTL: 5 * time.Minute,
+				EmailCodeMaxAttempts: 3, EmailResendCooldown: 30 * time.Second, EmailSendLimitAccount: 4,
+				EmailSendLimitIP: 10, LoginDelayAfter: 3, LoginLockAfter: 10, LoginLockDuration: 30 * time.Minute,
 			}
 			// Compare field by field through the unredacted parts plus the secrets.
 			if c.LogValue().String() != want.LogValue().String() || c.SecretKey != want.SecretKey ||
@@ -284,6 +294,13 @@ func TestValidate(t *testing.T) {
 		{"argon2 no parallelism", false, func(c *Config) { c.Argon2Parallelism = 0 }, []string{"IDP_ARGON2_PARALLELISM"}},
 		{"password min 7", false, func(c *Config) { c.PasswordMinLength = 7 }, []string{"IDP_PASSWORD_MIN_LENGTH"}},
 		{"password min 65", false, func(c *Config) { c.PasswordMinLength = 65 }, []string{"IDP_PASSWORD_MIN_LENGTH"}},
+		{"production without a mail sender", true, func(c *Config) { c.BrevoAPIKey = "" }, []string{"BREVO_API_KEY", "SMTP_URL"}},
+		{"brevo without sender email", true, func(c *Config) { c.SenderEmail = "" }, []string{"SENDER_EMAIL"}},
+		{"smtp instead of brevo", true, func(c *Config) { c.BrevoAPIKey, c.SMTPURL = "", "smtp://u:p@mail.example.com:587" }, nil},
+		{"smtp url not smtp", true, func(c *Config) { c.BrevoAPIKey, c.SMTPURL = "", "http://mail.example.com" }, []string{"SMTP_URL"}},
+		{"development logs mail", false, func(c *Config) {}, nil},
+		{"email code limits", false, func(c *Config) { c.EmailCodeMaxAttempts, c.EmailCodeTTL = 0, time.Second }, []string{"IDP_EMAIL_CODE_MAX_ATTEMPTS", "IDP_EMAIL_CODE_TTL"}},
+		{"login lock below delay", false, func(c *Config) { c.LoginDelayAfter, c.LoginLockAfter = 5, 5 }, []string{"IDP_LOGIN_LOCK_AFTER"}},
 		{"everything at once", true, func(c *Config) {
 			c.Issuer, c.SecretKey, c.Port, c.LogLevel, c.Argon2Iterations = "http://x", "", 0, "loud", 1
 		}, []string{"ISSUER", "SECRET_KEY", "PORT", "IDP_LOG_LEVEL", "IDP_ARGON2_ITERATIONS"}},
