@@ -2,7 +2,7 @@
 //
 // New hashes are argon2id (RFC 9106) in the PHC string format
 // "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>", with the OWASP Password Storage Cheat Sheet
-// minimum as the default cost. Passwords are Unicode-normalised (NFC) before hashing so that the
+// minimum as the default cost. Passwords are Unicode-normalised (NFKC, NIST SP 800-63B-4) before hashing so that the
 // same password typed on different keyboards or operating systems verifies.
 //
 // Verify also accepts the hashes imported from the original Flask application, so its users keep
@@ -13,5 +13,8 @@
 // imported hash and for argon2id hashes weaker than the Hasher's parameters, so the caller can
 // store a fresh hash right after a successful login.
 //
-// Password policy (length, breached lists) is decided by callers; this package only hashes.
+// Policy.Check applies the rules of NIST SP 800-63B-4 for a single-factor password: a minimum
+// length (15 by default), no composition rules, and refusal of common or breached passwords (the
+// bundled list in package breached), of the email and the brand name, and of repetitive or
+// sequential strings.
 package password
