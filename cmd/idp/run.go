@@ -140,7 +140,7 @@ func newHasher(cfg *config.Config) *password.Hasher {
 }
 
 func newAdmin(cfg *config.Config, st store.Store) *idp.Admin {
-	return &idp.Admin{Store: st, Hasher: newHasher(cfg), Production: cfg.Production(), MinPassLen: cfg.PasswordMinLength, Now: time.Now}
+	return &idp.Admin{Store: st, Hasher: newHasher(cfg), Production: cfg.Production(), MinPassLen: cfg.PasswordMinLength, Brand: cfg.BrandName, Now: time.Now}
 }
 
 func lifetimes(cfg *config.Config) idp.Lifetimes {

@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fintech-idp/idp/internal/config"
 	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 )
 
@@ -71,9 +74,15 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 	}
 
+	sender, outbox, err := newMailSender(cfg, log)
+	if err != nil {
+		return err
+	}
 	srv, err := idp.New(ctx, idp.Options{
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
 		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
+		Limits: limits(cfg), Policy: password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName},
+		Mail: sender, Outbox: outbox,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
 	})
 	if err != nil {
@@ -120,4 +129,38 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// outboxCapacity is how many development emails /dev/outbox keeps.
+const outboxCapacity = 200
+
+// newMailSender picks the sender the configuration names (config.MailSender): Brevo, SMTP, or in
+// development the log sender whose messages /dev/outbox lists.
+func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, *mail.Log, error) {
+	name := cfg.SenderName
+	if name == "" {
+		name = cfg.BrandName
+	}
+	switch cfg.MailSender() {
+	case config.MailBrevo:
+		b, err := mail.NewBrevo(mail.BrevoConfig{APIKey: cfg.BrevoAPIKey, BaseURL: cfg.BrevoAPIURL,
+			SenderEmail: cfg.SenderEmail, SenderName: name, Logger: log})
+		return b, nil, err
+	case config.MailSMTP:
+		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.SenderEmail, name)
+		return s, nil, err
+	case config.MailLog:
+		log.Warn("no BREVO_API_KEY or SMTP_URL: emails are only logged and listed at /dev/outbox (development)")
+		l := mail.NewLog(log, outboxCapacity)
+		return l, l, nil
+	}
+	return nil, nil, fmt.Errorf("no mail sender configured: set BREVO_API_KEY or SMTP_URL")
+}
+
+func limits(cfg *config.Config) idp.Limits {
+	return idp.Limits{
+		EmailCodeTTL: cfg.EmailCodeTTL, EmailCodeMaxAttempts: cfg.EmailCodeMaxAttempts, EmailResendCooldown: cfg.EmailResendCooldown,
+		EmailSendLimitAccount: cfg.EmailSendLimitAccount, EmailSendLimitIP: cfg.EmailSendLimitIP,
+		LoginDelayAfter: cfg.LoginDelayAfter, LoginLockAfter: cfg.LoginLockAfter, LoginLockDuration: cfg.LoginLockDuration,
+	}
 }

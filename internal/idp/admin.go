@@ -145,6 +145,7 @@ type Admin struct {
 	Hasher     *password.Hasher
 	Production bool
 	MinPassLen int
+	Brand      string // refused inside passwords
 	Now        func() time.Time
 	Rand       io.Reader
 }
@@ -237,7 +238,7 @@ func (a *Admin) CreateUser(ctx context.Context, email, pw string, verified bool)
 	if err := ValidateEmail(email); err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.ValidatePassword(pw); err != nil {
+	if err := a.ValidatePassword(pw, email); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -275,15 +276,11 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidatePassword applies the length rules of NIST SP 800-63B-4 (the full policy with the
-// breached-password list lives with the signup pages).
-func (a *Admin) ValidatePassword(pw string) error {
-	n := utf8.RuneCountInString(password.Normalize(pw))
-	switch {
-	case n < a.MinPassLen:
-		return fmt.Errorf("password must be at least %d characters", a.MinPassLen)
-	case len(pw) > maxPasswordLen:
-		return fmt.Errorf("password must be at most %d bytes", maxPasswordLen)
+// ValidatePassword applies the same policy as the signup page (password.Policy).
+func (a *Admin) ValidatePassword(pw, email string) error {
+	var errs []error
+	for _, v := range (password.Policy{MinLength: a.MinPassLen, MaxLength: maxPasswordLen, Brand: a.Brand}).Check(pw, email) {
+		errs = append(errs, errors.New("password: "+v.Message))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -3,7 +3,8 @@ package idp
 import (
 	"errors"
 	"net/http"
-	"net/mail"
+	netmail "net/mail"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -87,9 +89,19 @@ type loginPage struct {
 
 // handleLoginPage is where the library sends the browser (client.LoginURL). An SSO session that
 // satisfies the request completes it without asking again; prompt=none without one answers
-// login_required to the relying party.
+// login_required to the relying party; prompt=create opens the signup page. Without an auth
+// request the page signs in to the account page.
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	ar, err := s.boundRequest(r, r.URL.Query().Get("authRequestID"))
+	id := r.URL.Query().Get("authRequestID")
+	if id == "" {
+		if sess, err := s.currentSession(r); err == nil && sess != nil {
+			http.Redirect(w, r, accountPath, http.StatusSeeOther)
+			return
+		}
+		s.showLogin(w, r, nil, http.StatusOK, "", "")
+		return
+	}
+	ar, err := s.boundRequest(r, id)
 	if err != nil {
 		s.requestLookupFailed(w, r, err)
 		return
@@ -100,8 +112,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.currentSession(r)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "load session", "error", err)
-		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		s.internalError(w, r, "load session", err)
 		return
 	}
 	if sess != nil && s.sessionSatisfies(ar, sess) {
@@ -116,11 +127,16 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		op.AuthRequestError(w, r, authRequest{ar}, oidc.ErrLoginRequired().WithDescription("The user is not signed in."), s.provider)
 		return
 	}
+	if slices.Contains(ar.Prompt, "create") {
+		// OpenID Connect Prompt Create 1.0: the relying party asks for the signup page.
+		http.Redirect(w, r, signupPath+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusFound)
+		return
+	}
 	s.showLogin(w, r, ar, http.StatusOK, loginHintEmail(ar.LoginHint), "")
 }
 
 func loginHintEmail(h string) string {
-	if a, err := mail.ParseAddress(h); err == nil && len(h) <= 254 {
+	if a, err := netmail.ParseAddress(h); err == nil && len(h) <= 254 {
 		return a.Address
 	}
 	return ""
@@ -132,11 +148,14 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, ar *store.Aut
 		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	name := ar.ClientID
-	if c, err := s.st.GetClient(r.Context(), ar.ClientID); err == nil && c.Name != "" {
-		name = c.Name
+	d := loginPage{page: p, Email: email, Error: msg}
+	if ar != nil {
+		d.AuthRequestID, d.ClientName = ar.ID, ar.ClientID
+		if c, err := s.st.GetClient(r.Context(), ar.ClientID); err == nil && c.Name != "" {
+			d.ClientName = c.Name
+		}
 	}
-	s.render(w, r, status, "login", p, loginPage{page: p, AuthRequestID: ar.ID, ClientName: name, Email: email, Error: msg})
+	s.render(w, r, status, "login", p, d)
 }
 
 // sessionSatisfies: the session is recent enough for max_age (prompt=login arrives as max_age=0)
@@ -171,14 +190,21 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
-	ar, err := s.boundRequest(r, r.PostForm.Get("authRequestID"))
-	if err != nil {
-		s.requestLookupFailed(w, r, err)
-		return
+	var ar *store.AuthRequest
+	if id := r.PostForm.Get("authRequestID"); id != "" {
+		var err error
+		if ar, err = s.boundRequest(r, id); err != nil {
+			s.requestLookupFailed(w, r, err)
+			return
+		}
+		if ar.Done {
+			http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusSeeOther)
+			return
+		}
 	}
-	if ar.Done {
-		http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusSeeOther)
-		return
+	clientID := ""
+	if ar != nil {
+		clientID = ar.ClientID
 	}
 	email := NormalizeEmail(r.PostForm.Get("email"))
 	pw := r.PostForm.Get("password")
@@ -190,53 +216,106 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, ar, http.StatusBadRequest, "", "The email or password is too long.")
 		return
 	}
-	u, err := s.st.GetUserByEmail(r.Context(), email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.ErrorContext(r.Context(), "load user", "error", err)
-		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+	ctx := r.Context()
+	keys := keysFor(email, clientIPFrom(ctx))
+	wait, locked, err := s.throttle.wait(ctx, keys)
+	if err != nil {
+		s.internalError(w, r, "login throttle", err)
 		return
 	}
-	if u == nil {
+	if wait > 0 {
+		msg := "Too many failed sign-ins. Try again " + inDuration(wait) + "."
+		if locked {
+			msg = "Sign-in is paused after too many failed attempts. Try again " + inDuration(wait) + ", or reset your password."
+		}
+		s.audit.log(ctx, "login.throttled", "", clientID, nil)
+		s.showLogin(w, r, ar, http.StatusTooManyRequests, email, msg)
+		return
+	}
+	u, err := s.st.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalError(w, r, "load user", err)
+		return
+	}
+	var ok, rehash bool
+	var pending *store.EmailCode
+	switch {
+	case u == nil:
 		// Same work and the same answer as a wrong password: no account enumeration.
 		s.hasher.VerifyDummy(pw)
-		s.audit.log(r.Context(), "login.failed", "", ar.ClientID, map[string]string{"reason": "unknown_email"})
+	case !u.EmailVerified:
+		// A signup that was never confirmed: its password lives on its latest code.
+		if c, err := s.st.LatestEmailCode(ctx, u.ID, store.PurposeVerify); err == nil && c.PendingPasswordHash != "" {
+			ok, _, _ = s.hasher.Verify(c.PendingPasswordHash, pw)
+			pending = c
+		} else {
+			s.hasher.VerifyDummy(pw)
+		}
+	default:
+		var verr error
+		ok, rehash, verr = s.hasher.Verify(u.PasswordHash, pw)
+		if verr != nil && !errors.Is(verr, password.ErrMalformedHash) {
+			s.log.ErrorContext(ctx, "verify password", "error", verr)
+		}
+	}
+	if !ok {
+		userID := ""
+		if u != nil {
+			userID = u.ID
+		}
+		s.audit.log(ctx, "login.failed", userID, clientID, nil)
+		accountLocked, err := s.throttle.fail(ctx, keys)
+		if err != nil {
+			s.log.ErrorContext(ctx, "record failed login", "error", err)
+		}
+		if accountLocked && u != nil {
+			s.audit.log(ctx, "login.locked", u.ID, clientID, nil)
+			s.codes.notify(ctx, u.Email, mail.KindLoginLocked, map[string]any{"Until": s.now().Add(s.limits.LoginLockDuration).Format("15:04 MST")})
+		}
 		s.showLogin(w, r, ar, http.StatusUnauthorized, email, msgBadCredentials)
 		return
 	}
-	ok, rehash, err := s.hasher.Verify(u.PasswordHash, pw)
-	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
-		s.log.ErrorContext(r.Context(), "verify password", "error", err)
+	arID := ""
+	if ar != nil {
+		arID = ar.ID
 	}
-	if !ok {
-		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "bad_password"})
-		s.showLogin(w, r, ar, http.StatusUnauthorized, email, msgBadCredentials)
+	if pending != nil {
+		// The right password of an unconfirmed signup: to the code page, with a fresh code for
+		// that signup when the limits allow, else the one already sent.
+		h := handle{UserID: u.ID, Email: u.Email, CodeID: pending.ID, Purpose: store.PurposeVerify, AuthRequestID: arID,
+			Expires: s.now().Add(handleTTL).Unix()}
+		if id, err := s.codes.send(ctx, u, store.PurposeVerify, pending.PendingPasswordHash, clientIPFrom(ctx)); err == nil {
+			h.CodeID = id
+		} else if s.sendErrorMessage(r, err) == "" {
+			s.internalError(w, r, "send code", err)
+			return
+		}
+		s.audit.log(ctx, "login.unverified", u.ID, clientID, nil)
+		s.redirectToCode(w, r, h)
 		return
 	}
 	if u.Disabled {
-		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "disabled"})
+		s.audit.log(ctx, "login.failed", u.ID, clientID, map[string]string{"reason": "disabled"})
 		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
 		return
 	}
-	if !u.EmailVerified {
-		s.audit.log(r.Context(), "login.failed", u.ID, ar.ClientID, map[string]string{"reason": "unverified"})
-		s.showLogin(w, r, ar, http.StatusForbidden, email, "Please verify your email address before signing in.")
-		return
+	if err := s.throttle.succeed(ctx, keys); err != nil {
+		s.log.WarnContext(ctx, "reset login failures", "error", err)
 	}
 	if rehash {
 		if h, err := s.hasher.Hash(pw); err == nil {
-			if err := s.st.UpdatePasswordHash(r.Context(), u.ID, h, s.now()); err != nil {
-				s.log.WarnContext(r.Context(), "rehash password", "error", err)
+			if err := s.st.UpdatePasswordHash(ctx, u.ID, h, s.now()); err != nil {
+				s.log.WarnContext(ctx, "rehash password", "error", err)
 			}
 		}
 	}
 	sess, err := s.startSession(w, r, u.ID, []string{"pwd"}, "pwd")
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "start session", "error", err)
-		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		s.internalError(w, r, "start session", err)
 		return
 	}
-	s.audit.log(r.Context(), "login.succeeded", u.ID, ar.ClientID, nil)
-	s.complete(w, r, ar, sess)
+	s.audit.log(ctx, "login.succeeded", u.ID, clientID, nil)
+	s.finishSignIn(w, r, arID, sess)
 }
 
 // complete records who authenticated on the auth request and hands it back to the library.

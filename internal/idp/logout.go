@@ -12,8 +12,10 @@ type logoutPage struct {
 
 type messagePage struct {
 	page
-	Heading string
-	Message string
+	Heading  string
+	Message  string
+	Link     string
+	LinkText string
 }
 
 // handleLogoutPage ends the SSO session the end_session endpoint validated. With a verified
@@ -96,10 +98,15 @@ func (s *Server) handleLoggedOut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, heading, msg string) {
+	s.showMessageLink(w, r, heading, msg, "", "")
+}
+
+// showMessageLink shows a message page with an optional link onwards.
+func (s *Server) showMessageLink(w http.ResponseWriter, r *http.Request, heading, msg, link, linkText string) {
 	p, err := s.newPage(heading)
 	if err != nil {
 		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	s.render(w, r, http.StatusOK, "logged_out", p, messagePage{page: p, Heading: heading, Message: msg})
+	s.render(w, r, http.StatusOK, "logged_out", p, messagePage{page: p, Heading: heading, Message: msg, Link: link, LinkText: linkText})
 }

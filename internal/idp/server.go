@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/store"
@@ -31,6 +32,11 @@ type Options struct {
 	Lifetimes   Lifetimes
 	BrandName   string
 	BrandColor  string
+	Limits      Limits
+	Policy      password.Policy
+	Mail        mail.Sender     // where codes and notices go
+	MailTmpl    *mail.Templates // nil = built from BrandName
+	Outbox      *mail.Log       // development only: served at /dev/outbox when set
 	Store       store.Store
 	Keyring     *secrets.Keyring
 	Hasher      *password.Hasher
@@ -52,6 +58,11 @@ type Server struct {
 	now      func() time.Time
 	rand     io.Reader
 	audit    *auditor
+	codes    *codes
+	throttle *throttle
+	sealer   sealer
+	policy   password.Policy
+	limits   Limits
 	cookies  cookieNames
 	handler  http.Handler
 
@@ -62,8 +73,11 @@ type Server struct {
 
 // New builds the provider. It creates the first signing key when the store has none.
 func New(ctx context.Context, o Options) (*Server, error) {
-	if o.Store == nil || o.Keyring == nil || o.Hasher == nil || o.Issuer == "" {
-		return nil, errors.New("idp: Store, Keyring, Hasher and Issuer are required")
+	if o.Store == nil || o.Keyring == nil || o.Hasher == nil || o.Issuer == "" || o.Mail == nil {
+		return nil, errors.New("idp: Store, Keyring, Hasher, Mail and Issuer are required")
+	}
+	if o.Outbox != nil && !o.Development {
+		return nil, errors.New("idp: the development outbox is never served in production")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -84,6 +98,20 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cookies: newCookieNames(o.Development),
 	}
 	s.audit = &auditor{st: o.Store, logger: o.Logger, now: now}
+	s.policy, s.limits = o.Policy, o.Limits
+	if s.policy.Brand == "" {
+		s.policy.Brand = o.BrandName
+	}
+	tmpl := o.MailTmpl
+	if tmpl == nil {
+		if tmpl, err = mail.NewTemplates(o.BrandName); err != nil {
+			return nil, err
+		}
+	}
+	s.codes = &codes{st: o.Store, mail: o.Mail, tmpl: tmpl, key: derivedKey(o.Keyring, "email-code"), limits: o.Limits,
+		now: now, rand: o.Rand, audit: s.audit}
+	s.throttle = &throttle{st: o.Store, limits: o.Limits, now: now}
+	s.sealer = sealer{kr: o.Keyring, now: now}
 	// A rotated key stays published as long as a token it signed can live.
 	retention := max(o.Lifetimes.IDToken, o.Lifetimes.AccessToken) + time.Hour
 	s.keys = NewKeys(o.Store, o.Keyring, o.Rand, now, retention)
@@ -182,6 +210,26 @@ func (s *Server) routes() http.Handler {
 		r.Get(logoutPath, s.handleLogoutPage)
 		r.Post(logoutPath, s.handleLogoutSubmit)
 		r.Get(loggedOutPath, s.handleLoggedOut)
+
+		r.Get(signupPath, s.handleSignupPage)
+		r.Post(signupPath, s.handleSignupSubmit)
+		r.Get(verifyPath, s.handleVerifyPage)
+		r.Post(verifyPath, s.handleVerifySubmit)
+		r.Post(resendPath, s.handleVerifyResend)
+		r.Get(resetPath, s.handleResetPage)
+		r.Post(resetPath, s.handleResetSubmit)
+		r.Get(resetVerifyPath, s.handleResetVerifyPage)
+		r.Post(resetVerifyPath, s.handleResetVerifySubmit)
+		r.Post(resetResendPath, s.handleResetResend)
+		r.Post(resetPasswordPath, s.handleResetPasswordSubmit)
+
+		r.Get(accountPath, s.handleAccount)
+		r.Post(accountPasswordPath, s.handleAccountPassword)
+		r.Post(accountRevokePath, s.handleAccountRevoke)
+		r.Post(accountRevokeAllPath, s.handleAccountRevokeAll)
+		if s.opts.Outbox != nil {
+			r.Get("/dev/outbox", s.handleOutbox)
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, msgNotFound)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/store"
@@ -26,11 +27,36 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const testIssuer = "http://localhost:8080"
 
 type harness struct {
-	srv   *Server
-	st    store.Store
-	admin *Admin
-	ts    *httptest.Server
-	logs  *strings.Builder
+	srv    *Server
+	st     store.Store
+	admin  *Admin
+	ts     *httptest.Server
+	logs   *strings.Builder
+	outbox *mail.Log
+	clock  *testClock
+}
+
+// testClock is the server's clock; tests move it to cross expiries and windows.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func testLimits() Limits {
+	return Limits{EmailCodeTTL: 10 * time.Minute, EmailCodeMaxAttempts: 5, EmailResendCooldown: 60 * time.Second,
+		EmailSendLimitAccount: 5, EmailSendLimitIP: 20, LoginDelayAfter: 5, LoginLockAfter: 20, LoginLockDuration: 15 * time.Minute}
 }
 
 func testLifetimes() Lifetimes {
@@ -60,14 +86,17 @@ func newHarness(t *testing.T) *harness {
 	var handler http.Handler = http.NotFoundHandler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
+	outbox := mail.NewLog(log, 100)
+	clock := &testClock{t: time.Now().UTC()}
 	srv, err := New(ctx, Options{Issuer: ts.URL, Development: true, Lifetimes: testLifetimes(), BrandName: "FinTech ID",
-		BrandColor: "#0f5c4d", Store: st, Keyring: kr, Hasher: hasher, Logger: log})
+		BrandColor: "#0f5c4d", Store: st, Keyring: kr, Hasher: hasher, Logger: log, Now: clock.Now,
+		Limits: testLimits(), Policy: password.Policy{MinLength: 15, MaxLength: 1024}, Mail: outbox, Outbox: outbox})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler = srv.Handler()
-	admin := &Admin{Store: st, Hasher: hasher, MinPassLen: 15, Now: time.Now}
-	return &harness{srv: srv, st: st, admin: admin, ts: ts, logs: logs}
+	admin := &Admin{Store: st, Hasher: hasher, MinPassLen: 15, Now: clock.Now}
+	return &harness{srv: srv, st: st, admin: admin, ts: ts, logs: logs, outbox: outbox, clock: clock}
 }
 
 type lockedWriter struct {

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -23,7 +25,7 @@ func open(t *testing.T, databaseURL, dataDir string) store.Store {
 }
 
 // latestVersion is the number of the newest file in migrations/.
-const latestVersion = 1
+const latestVersion = 2
 
 func wantVersion(t *testing.T, databaseURL, dataDir string, want uint) {
 	t.Helper()
@@ -36,19 +38,38 @@ func wantVersion(t *testing.T, databaseURL, dataDir string, want uint) {
 	}
 }
 
-// usable checks that the schema is there by writing and reading a row.
-func usable(t *testing.T, databaseURL, dataDir string) error {
+// usable reports whether the tables of each migration up to version are there, by reading from
+// one table of each: the error of the first read that fails, nil when all succeed.
+func usable(t *testing.T, databaseURL, dataDir string, version uint) error {
 	t.Helper()
 	s, err := store.Open(t.Context(), databaseURL, dataDir)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	defer s.Close()
-	_, err = s.ListClients(t.Context())
-	return err
+	probes := []func() error{
+		1: func() error { _, err := s.ListClients(t.Context()); return err },
+		2: func() error {
+			_, err := s.GetCounter(t.Context(), "probe", time.Minute, time.Now())
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // the table is there and empty
+			}
+			return err
+		},
+	}
+	if len(probes) != latestVersion+1 {
+		t.Fatalf("usable has probes up to version %d, want %d", len(probes)-1, latestVersion)
+	}
+	for v := uint(1); v <= version; v++ {
+		if err := probes[v](); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// testMigrations walks an empty database up, down and up again.
+// testMigrations walks an empty database up, down one migration at a time to nothing, and up
+// again.
 func testMigrations(t *testing.T, databaseURL, dataDir string) {
 	ctx := t.Context()
 	wantVersion(t, databaseURL, dataDir, 0)
@@ -61,21 +82,29 @@ func testMigrations(t *testing.T, databaseURL, dataDir string) {
 		}
 		wantVersion(t, databaseURL, dataDir, latestVersion)
 	}
-	if err := usable(t, databaseURL, dataDir); err != nil {
+	if err := usable(t, databaseURL, dataDir, latestVersion); err != nil {
 		t.Fatalf("after up: %v", err)
 	}
-	if err := store.Migrate(ctx, databaseURL, dataDir, "down"); err != nil {
-		t.Fatalf("migrate down: %v", err)
+	for v := uint(latestVersion); v > 0; v-- {
+		if err := store.Migrate(ctx, databaseURL, dataDir, "down"); err != nil {
+			t.Fatalf("migrate down from %d: %v", v, err)
+		}
+		wantVersion(t, databaseURL, dataDir, v-1)
+		if err := usable(t, databaseURL, dataDir, v-1); err != nil {
+			t.Fatalf("after down to %d, the older tables: %v", v-1, err)
+		}
+		if err := usable(t, databaseURL, dataDir, v); err == nil {
+			t.Fatalf("after down to %d, the tables of %d are still there", v-1, v)
+		}
 	}
-	wantVersion(t, databaseURL, dataDir, latestVersion-1)
-	if err := usable(t, databaseURL, dataDir); err == nil {
-		t.Fatal("tables still there after down")
+	if err := store.Migrate(ctx, databaseURL, dataDir, "down"); err == nil {
+		t.Fatal("down past the first migration succeeded")
 	}
 	if err := store.Migrate(ctx, databaseURL, dataDir, "up"); err != nil {
 		t.Fatalf("migrate up again: %v", err)
 	}
 	wantVersion(t, databaseURL, dataDir, latestVersion)
-	if err := usable(t, databaseURL, dataDir); err != nil {
+	if err := usable(t, databaseURL, dataDir, latestVersion); err != nil {
 		t.Fatalf("after up again: %v", err)
 	}
 	if err := store.Migrate(ctx, databaseURL, dataDir, "sideways"); err == nil {

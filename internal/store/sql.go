@@ -57,6 +57,11 @@ type dialect struct {
 	// parameter) so that later generated ids do not collide with it. SQLite's AUTOINCREMENT does
 	// this by itself.
 	syncAuditID string
+	// lockRow ends a SELECT that locks the row it reads until the transaction ends, so that
+	// transactions touching the same user queue in one order (see lockUser). PostgreSQL takes FOR
+	// NO KEY UPDATE, which does not block inserts that merely reference the row; SQLite needs
+	// nothing, its write transactions already run one at a time (BEGIN IMMEDIATE).
+	lockRow string
 }
 
 var (
@@ -65,6 +70,7 @@ var (
 		dollarArgs:  true,
 		attempts:    5,
 		syncAuditID: `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), GREATEST(nextval(pg_get_serial_sequence('audit_events', 'id')), ?))`,
+		lockRow:     ` FOR NO KEY UPDATE`,
 	}
 	sqliteDialect = &dialect{
 		name:           "sqlite",

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/fintech-idp/idp/internal/store/pgtest"
 )
 
 // migratedSQLiteStore is a fresh SQLite store for the tests of the SQL plumbing.
@@ -156,5 +159,54 @@ func TestTranslate(t *testing.T) {
 	}
 	if got := translate(errors.New("disk full")); got == nil || errors.Is(got, ErrNotFound) || errors.Is(got, ErrConflict) {
 		t.Errorf("other error: %v", got)
+	}
+}
+
+// TestEmailCodesGoWithTheirUser: email_codes references users ON DELETE CASCADE in both schemas
+// (the Store has no DeleteUser; an operator deleting a user by hand must not leave codes behind).
+func TestEmailCodesGoWithTheirUser(t *testing.T) {
+	stores := map[string]func(t *testing.T) *sqlStore{"sqlite": migratedSQLiteStore}
+	if os.Getenv("IDP_TEST_DATABASE_URL") != "" || os.Getenv("IDP_TEST_DB_REQUIRED") == "1" {
+		stores["postgres"] = func(t *testing.T) *sqlStore {
+			dbURL := pgtest.FreshSchema(t)
+			if err := Migrate(t.Context(), dbURL, "", "up"); err != nil {
+				t.Fatal(err)
+			}
+			s, err := openPostgres(t.Context(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			s, ctx, now := open(t), t.Context(), time.Now()
+			for _, id := range []string{"gone", "kept"} {
+				if err := s.CreateUser(ctx, &User{ID: id, Email: id + "@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []string{PurposeVerify, PurposeReset} {
+					c := &EmailCode{ID: id + "-" + p, UserID: id, Purpose: p, CodeHash: "h", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+					if err := s.CreateEmailCode(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := s.wr.exec(ctx, `DELETE FROM users WHERE id = ?`, "gone"); err != nil {
+				t.Fatal(err)
+			}
+			var gone, kept int
+			if err := s.rd.row(ctx, `SELECT count(*) FROM email_codes WHERE user_id = ?`, "gone").Scan(&gone); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.rd.row(ctx, `SELECT count(*) FROM email_codes WHERE user_id = ?`, "kept").Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			if gone != 0 || kept != 2 {
+				t.Fatalf("%d codes of the deleted user left, %d of the other, want 0 and 2", gone, kept)
+			}
+		})
 	}
 }

@@ -72,3 +72,38 @@ func (s *sqlStore) ListSessions(ctx context.Context, userID string, now time.Tim
 	return list(ctx, s.rd, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC`, userID, now)
 }
+
+func (s *sqlStore) GetSession(ctx context.Context, id string) (*Session, error) {
+	ss, err := scanSession(s.rd.row(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	return &ss, nil
+}
+
+// RevokeUserSessions revokes the refresh tokens first, as SetUserDisabled does (see
+// revokeRefreshWhere for the race with a rotation in flight), then the access tokens and the
+// sessions. The kept session's tokens are told apart by session_id, which every member of a
+// refresh family carries; tokens issued without a session are revoked. Beyond RevokeSession, the
+// access tokens issued without a refresh token are revoked too: after a password reset nothing a
+// thief obtained before it should keep working for the rest of its lifetime.
+func (s *sqlStore) RevokeUserSessions(ctx context.Context, userID, exceptSessionID string, now time.Time) (int64, error) {
+	// Session ids are never empty (CreateSession), so "<> ''" keeps no session and no token.
+	keep := exceptSessionID
+	var n int64
+	err := s.withTx(ctx, func(tx runner) error {
+		n = 0
+		if err := revokeRefreshWhere(ctx, tx, now, `subject = ? AND (session_id IS NULL OR session_id <> ?)`, userID, keep); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE access_tokens SET revoked_at = ?
+			WHERE revoked_at IS NULL AND subject = ? AND (session_id IS NULL OR session_id <> ?)`, now, userID, keep); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.exec(ctx, `UPDATE sessions SET revoked_at = ?
+			WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id <> ?`, now, userID, now, keep)
+		return err
+	})
+	return n, err
+}

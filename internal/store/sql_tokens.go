@@ -285,14 +285,17 @@ func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, familyID string, now
 }
 
 // DeleteExpired removes rows whose expiry is at or before now (they are no longer valid at now),
-// whatever their state: used code tombstones, revoked tokens, revoked sessions. A refresh token
-// never outlives its family (ExpiresAt is clamped), so its own expiry covers both. Signing keys
-// and audit events have their own retention.
+// whatever their state: used code tombstones, revoked tokens, revoked sessions, consumed email
+// codes. A refresh token never outlives its family (ExpiresAt is clamped), so its own expiry
+// covers both. A consumed email code that has not expired yet stays until it does: the newest
+// code's CreatedAt is the resend cooldown, and codes live minutes. A counter's expires_at is its
+// latest hit plus that hit's window (see HitCounter), so it goes once no window it counted in is
+// open. Signing keys and audit events have their own retention.
 func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := s.withTx(ctx, func(tx runner) error {
 		total = 0
-		for _, table := range []string{"auth_requests", "auth_codes", "access_tokens", "refresh_tokens", "sessions"} {
+		for _, table := range []string{"auth_requests", "auth_codes", "access_tokens", "refresh_tokens", "sessions", "email_codes", "counters"} {
 			n, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?`, now)
 			if err != nil {
 				return err

@@ -20,6 +20,11 @@ var (
 	// presented. When it was a rotated one the whole family has been revoked by the time this is
 	// returned (RFC 9700 §4.14.2).
 	ErrRefreshReused = errors.New("store: refresh token reused or invalid")
+	// ErrCodeMismatch: CheckEmailCode was given the wrong code. The attempt was counted.
+	ErrCodeMismatch = errors.New("store: wrong code")
+	// ErrTooManyAttempts: the live email code has had its maximum of attempts. It is dead; only a
+	// new code (CreateEmailCode) lets the person try again.
+	ErrTooManyAttempts = errors.New("store: too many attempts")
 )
 
 // ClientType is the kind of relying party. It decides the authentication method and the grants.
@@ -184,6 +189,37 @@ type Session struct {
 	RevokedAt  *time.Time
 }
 
+// Purposes of an email code.
+const (
+	PurposeVerify = "verify" // the signup code: proves the address and sets the pending password
+	PurposeReset  = "reset"  // the password reset code
+)
+
+// EmailCode is a 6-digit code sent by email, stored as a keyed hash (the caller computes it). A
+// code is live while it is unconsumed, unexpired and has had fewer attempts than the caller's
+// maximum; at most one code per user and purpose is unconsumed.
+type EmailCode struct {
+	ID       string
+	UserID   string
+	Purpose  string // PurposeVerify or PurposeReset
+	CodeHash string
+	// PendingPasswordHash (signup only) is the password that takes effect when THIS code is
+	// entered, so that a signup for an address its owner never confirmed sets no password.
+	PendingPasswordHash string
+	CreatedAt           time.Time // doubles as the time it was sent (resend cooldown)
+	ExpiresAt           time.Time
+	Attempts            int
+	ConsumedAt          *time.Time // set when entered correctly or voided by a newer code
+}
+
+// Counter is a fixed-window counter shared by every replica (send limits, login throttling).
+type Counter struct {
+	Key         string
+	Count       int // hits since WindowStart
+	WindowStart time.Time
+	UpdatedAt   time.Time // the last hit
+}
+
 // AuditEvent is one append-only record of something a person, client or operator did.
 type AuditEvent struct {
 	ID       int64
@@ -314,6 +350,58 @@ type Store interface {
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	// ListSessions returns the user's live sessions (unrevoked, unexpired), newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// GetSession returns a session by id, revoked and expired ones included (the caller
+	// decides). ErrNotFound when unknown.
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// RevokeUserSessions revokes, in one transaction, every live session (unrevoked, unexpired at
+	// now) of the user except exceptSessionID (may be empty), every refresh token of the user with
+	// the access tokens issued with them, and every other access token of the user. When
+	// exceptSessionID is set, the tokens issued under that session are kept. Earlier revocation
+	// times stay. Returns how many sessions it revoked; an unknown user revokes nothing and is not
+	// an error. It is what "sign out everywhere else" and a password reset use.
+	RevokeUserSessions(ctx context.Context, userID, exceptSessionID string, now time.Time) (int64, error)
+
+	// CreateEmailCode voids (consumes at c.CreatedAt) every unconsumed code of the same user and
+	// purpose and inserts c, in one transaction: a resend voids the previous code. Two concurrent
+	// calls for one user and purpose leave exactly one unconsumed code. ID, UserID, CodeHash and a
+	// known Purpose are required. ErrNotFound when the user is unknown, ErrConflict when the id is
+	// taken.
+	CreateEmailCode(ctx context.Context, c *EmailCode) error
+	// GetEmailCode returns a code by id, consumed and expired ones included (the caller decides).
+	// ErrNotFound when unknown.
+	GetEmailCode(ctx context.Context, id string) (*EmailCode, error)
+	// LatestEmailCode returns the newest code (by CreatedAt; of codes created at the same instant
+	// the unconsumed one) of the user and purpose, consumed or not, expired or not. ErrNotFound
+	// when there is none.
+	LatestEmailCode(ctx context.Context, userID, purpose string) (*EmailCode, error)
+	// CheckEmailCode counts one attempt against the live code (unconsumed, unexpired at now) of
+	// the user and purpose and compares codeHash with its hash, atomically: the attempt is counted
+	// by a conditional UPDATE (attempts < maxAttempts), so that any number of concurrent guesses,
+	// from any number of replicas, get at most maxAttempts comparisons per code. A correct code
+	// counts as an attempt too. Outcomes:
+	//   - match: the code is consumed at now and returned (PendingPasswordHash included). For
+	//     PurposeVerify the same transaction sets the user's EmailVerified and, when
+	//     PendingPasswordHash is not empty, PasswordHash to it (and UpdatedAt to now). For
+	//     PurposeReset the user is not touched.
+	//   - mismatch: ErrCodeMismatch, with the code as stored after counting (Attempts), so that
+	//     the caller can show the remaining tries.
+	//   - the live code already had maxAttempts attempts: ErrTooManyAttempts, with the code.
+	//   - no live code (none, consumed, expired, or an unknown user): ErrNotFound, nil code.
+	// maxAttempts must be at least 1 and codeHash not empty.
+	CheckEmailCode(ctx context.Context, userID, purpose, codeHash string, maxAttempts int, now time.Time) (*EmailCode, error)
+
+	// HitCounter adds one to the counter key in a fixed window of length window, in one atomic
+	// statement (safe across replicas): when the stored window started at or before now-window (or
+	// there is none), the window restarts at now with Count 1. Returns the counter after the hit.
+	// window must be positive.
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (Counter, error)
+	// GetCounter returns the counter as stored, except that a window that started at or before
+	// now-window (it has run out) is reported with Count 0. ErrNotFound when never hit, reset, or
+	// removed by DeleteExpired after its window ended: callers treat it as Count 0.
+	GetCounter(ctx context.Context, key string, window time.Duration, now time.Time) (Counter, error)
+	// ResetCounter deletes the counter (e.g. after a successful login). Unknown keys are not an
+	// error.
+	ResetCounter(ctx context.Context, key string) error
 
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
@@ -321,7 +409,9 @@ type Store interface {
 	// optionally only those of one user (userID != "").
 	ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error)
 
-	// DeleteExpired removes auth requests, codes, tokens and sessions whose expiry is at or before
-	// now (code tombstones and revoked rows included). Returns how many rows in all.
+	// DeleteExpired removes auth requests, authorization codes, tokens, sessions and email codes
+	// whose expiry is at or before now (code tombstones, consumed email codes and revoked rows
+	// included), and counters whose every hit is at least its window old (hit + window at or
+	// before now: whatever window it counted in has ended). Returns how many rows in all.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }

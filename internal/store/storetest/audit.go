@@ -109,6 +109,14 @@ func testDeleteExpired(t *testing.T, e *env) {
 	must(t, e.s.CreateSession(e.ctx, revokedSession))
 	must(t, e.s.RevokeSession(e.ctx, revokedSession.ID, e.now))
 	want += 2
+	codeUser := e.user()
+	e.emailCode(codeUser.ID, store.PurposeVerify, "", e.now) // unconsumed, expired at e.now+10m
+	want++
+	e.emailCode(codeUser.ID, store.PurposeReset, "", e.now) // voided by the next one, expired
+	want++
+	_, err := e.s.HitCounter(e.ctx, "ended", time.Minute, now.Add(-time.Minute)) // its window ends at now
+	must(t, err)
+	want++
 
 	// Kept: valid at now, revoked ones included.
 	liveRequest := &store.AuthRequest{ID: e.id("ar"), ClientID: c.ID, CreatedAt: e.now, ExpiresAt: now.Add(time.Millisecond)}
@@ -122,6 +130,26 @@ func testDeleteExpired(t *testing.T, e *env) {
 	must(t, err)
 	must(t, e.s.RevokeAccessToken(e.ctx, rotated.access.ID, e.now)) // revoked, expires at now+1m
 	liveSession := e.session(u.ID)
+	// A consumed code stays until it expires (its CreatedAt is the resend cooldown).
+	usedCode := e.emailCode(codeUser.ID, store.PurposeReset, "", now.Add(-5*time.Minute))
+	usedCode.Attempts, usedCode.ConsumedAt = 1, ptr(now.Add(-time.Minute))
+	_, err = e.s.CheckEmailCode(e.ctx, codeUser.ID, store.PurposeReset, usedCode.CodeHash, 5, *usedCode.ConsumedAt)
+	must(t, err)
+	// A counter stays while a window it counted in may be open: the latest hit plus its window,
+	// whatever window a later hit gives.
+	for _, h := range []struct {
+		key    string
+		window time.Duration
+		at     time.Time
+	}{
+		{"open", time.Minute, now.Add(-time.Minute + time.Millisecond)},
+		{"long window", 2 * time.Hour, now.Add(-90 * time.Minute)},
+		{"window shortened", time.Hour, now.Add(-30 * time.Minute)},
+		{"window shortened", time.Minute, now.Add(-10 * time.Minute)},
+	} {
+		_, err := e.s.HitCounter(e.ctx, h.key, h.window, h.at)
+		must(t, err)
+	}
 
 	got, err := e.s.DeleteExpired(e.ctx, now)
 	must(t, err)
@@ -155,6 +183,16 @@ func testDeleteExpired(t *testing.T, e *env) {
 	e.getRefresh(rotated.refresh.Hash)
 	_, err = e.s.GetUser(e.ctx, u.ID)
 	must(t, err)
+
+	_, err = e.s.LatestEmailCode(e.ctx, codeUser.ID, store.PurposeVerify)
+	wantErr(t, err, store.ErrNotFound)
+	same(t, "consumed, unexpired code", e.latest(codeUser.ID, store.PurposeReset), usedCode)
+	_, err = e.s.GetCounter(e.ctx, "ended", time.Minute, now)
+	wantErr(t, err, store.ErrNotFound)
+	for _, key := range []string{"open", "long window", "window shortened"} {
+		_, err := e.s.GetCounter(e.ctx, key, time.Minute, now)
+		must(t, err)
+	}
 
 	got, err = e.s.DeleteExpired(e.ctx, now)
 	must(t, err)

@@ -92,7 +92,7 @@ func wantSomeErr(t *testing.T, err error) {
 	if err == nil {
 		t.Fatal("got success, want an error")
 	}
-	for _, s := range []error{store.ErrNotFound, store.ErrConflict, store.ErrCodeReplayed, store.ErrRefreshReused} {
+	for _, s := range []error{store.ErrNotFound, store.ErrConflict, store.ErrCodeReplayed, store.ErrRefreshReused, store.ErrCodeMismatch, store.ErrTooManyAttempts} {
 		if errors.Is(err, s) {
 			t.Fatalf("got %v, want a plain error", err)
 		}

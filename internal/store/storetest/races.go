@@ -106,9 +106,10 @@ func testRefreshRace(t *testing.T, e *env) {
 }
 
 // testIndependentWrites: transactions on unrelated rows never fail for each other (no
-// SQLITE_BUSY, no spurious conflicts). The mix includes transactions that read before they write
-// (SaveAuthCode, RevokeSession): with SQLite those fail at once with SQLITE_BUSY when another
-// connection wrote in between, unless they take the write lock up front.
+// SQLITE_BUSY, no spurious conflicts, no deadlocks). The mix includes transactions that read before
+// they write (SaveAuthCode, RevokeSession, CreateEmailCode, CheckEmailCode): with SQLite those fail
+// at once with SQLITE_BUSY when another connection wrote in between, unless they take the write
+// lock up front.
 func testIndependentWrites(t *testing.T, e *env) {
 	c, u := e.client(), e.user()
 	const n = 15
@@ -119,6 +120,8 @@ func testIndependentWrites(t *testing.T, e *env) {
 		rotations = make([]grant, n)
 		pending   = make([]*store.AuthRequest, n)
 		sessions  = make([]*store.Session, n)
+		resends   = make([]*store.EmailCode, n)
+		checks    = make([]*store.EmailCode, n)
 	)
 	for i := range n {
 		codes[i] = e.code(c.ID, u.ID, "")
@@ -128,8 +131,11 @@ func testIndependentWrites(t *testing.T, e *env) {
 		pending[i] = e.authRequest(c.ID)
 		e.complete(pending[i], u.ID, "")
 		sessions[i] = e.session(u.ID)
+		resends[i] = e.emailCode(e.signupUser().ID, store.PurposeReset, "", e.now)
+		resends[i].ID, resends[i].CodeHash = e.id("ec"), e.id("hash") // sent again, voiding the first
+		checks[i] = e.emailCode(e.signupUser().ID, store.PurposeVerify, "$argon2id$p", e.now)
 	}
-	const kinds = 5
+	const kinds = 8
 	errs := race(kinds*n, func(i int) error {
 		s, k := e.racer(i), i/kinds
 		switch i % kinds {
@@ -141,6 +147,14 @@ func testIndependentWrites(t *testing.T, e *env) {
 			return s.SaveAuthCode(e.ctx, &store.AuthCode{Hash: fmt.Sprintf("race-code-%d", k), AuthRequestID: pending[k].ID, ExpiresAt: e.now.Add(time.Minute)})
 		case 3:
 			return s.RevokeSession(e.ctx, sessions[k].ID, e.now)
+		case 4:
+			return s.CreateEmailCode(e.ctx, resends[k])
+		case 5:
+			_, err := s.CheckEmailCode(e.ctx, checks[k].UserID, store.PurposeVerify, checks[k].CodeHash, 5, e.now)
+			return err
+		case 6:
+			_, err := s.HitCounter(e.ctx, fmt.Sprintf("race-counter-%d", k), time.Minute, e.now)
+			return err
 		default:
 			ev := store.AuditEvent{At: e.now, Type: "token.issued", UserID: u.ID}
 			return s.AppendAudit(e.ctx, &ev)
@@ -156,5 +170,174 @@ func testIndependentWrites(t *testing.T, e *env) {
 	must(t, err)
 	if len(live) != 0 {
 		t.Fatalf("%d sessions still live", len(live))
+	}
+}
+
+// codeGuessers is how many goroutines guess one email code at once.
+const codeGuessers = 200
+
+// testEmailCodeRace: the attempt limit of an email code holds under concurrency (DESIGN: ≤5
+// wrong tries per code, counted atomically). With maxAttempts 5, 200 parallel wrong guesses get
+// exactly 5 comparisons; everyone else is told the code is dead.
+func testEmailCodeRace(t *testing.T, e *env) {
+	at := e.now.Add(time.Minute)
+	e.run("wrong guesses only", func(t *testing.T, e *env) {
+		u := e.signupUser()
+		c := e.emailCode(u.ID, store.PurposeVerify, "$argon2id$p", e.now)
+		tries := make([]int, codeGuessers)
+		errs := race(codeGuessers, func(i int) error {
+			got, err := e.racer(i).CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, fmt.Sprintf("wrong-%d", i), maxAttempts, at)
+			if got != nil {
+				tries[i] = got.Attempts
+			}
+			return err
+		})
+		seen := map[int]bool{}
+		var mismatches, tooMany int
+		for i, err := range errs {
+			switch {
+			case errors.Is(err, store.ErrCodeMismatch):
+				mismatches++
+				if seen[tries[i]] {
+					t.Fatalf("two mismatches report %d attempts", tries[i])
+				}
+				seen[tries[i]] = true
+			case errors.Is(err, store.ErrTooManyAttempts):
+				tooMany++
+				if tries[i] != maxAttempts {
+					t.Fatalf("ErrTooManyAttempts with a code of %d attempts", tries[i])
+				}
+			default:
+				t.Fatalf("guess %d: %v, want ErrCodeMismatch or ErrTooManyAttempts", i, err)
+			}
+		}
+		if mismatches != maxAttempts || tooMany != codeGuessers-maxAttempts {
+			t.Fatalf("%d mismatches and %d too many, want %d and %d", mismatches, tooMany, maxAttempts, codeGuessers-maxAttempts)
+		}
+		for n := 1; n <= maxAttempts; n++ {
+			if !seen[n] {
+				t.Fatalf("no mismatch reported %d attempts: %v", n, seen)
+			}
+		}
+		stored := e.latest(u.ID, store.PurposeVerify)
+		if stored.Attempts != maxAttempts || stored.ConsumedAt != nil {
+			t.Fatalf("stored code: %d attempts, consumed %v; want %d, unconsumed", stored.Attempts, stored.ConsumedAt, maxAttempts)
+		}
+		same(t, "user", e.getUser(u.ID), u)
+		_, err := e.s.CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, c.CodeHash, maxAttempts, at)
+		wantErr(t, err, store.ErrTooManyAttempts)
+	})
+	e.run("the right code among them", func(t *testing.T, e *env) {
+		u := e.signupUser()
+		c := e.emailCode(u.ID, store.PurposeVerify, "$argon2id$p", e.now)
+		right := codeGuessers / 2
+		errs := race(codeGuessers, func(i int) error {
+			hash := fmt.Sprintf("wrong-%d", i)
+			if i == right {
+				hash = c.CodeHash
+			}
+			_, err := e.racer(i).CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, hash, maxAttempts, at)
+			return err
+		})
+		var successes, mismatches, tooMany, notFound int
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				successes++
+				if i != right {
+					t.Fatalf("wrong guess %d succeeded", i)
+				}
+			case errors.Is(err, store.ErrCodeMismatch):
+				mismatches++
+			case errors.Is(err, store.ErrTooManyAttempts):
+				tooMany++
+			case errors.Is(err, store.ErrNotFound):
+				notFound++
+			default:
+				t.Fatalf("guess %d: %v", i, err)
+			}
+		}
+		stored := e.latest(u.ID, store.PurposeVerify)
+		if stored.Attempts != mismatches+successes || stored.Attempts > maxAttempts {
+			t.Fatalf("stored %d attempts after %d mismatches and %d successes (max %d)", stored.Attempts, mismatches, successes, maxAttempts)
+		}
+		verified := e.getUser(u.ID).EmailVerified
+		switch successes {
+		case 1:
+			// Consumed within the first five attempts: later guesses find no live code.
+			if tooMany != 0 || stored.ConsumedAt == nil || !verified {
+				t.Fatalf("after the success: %d too many, consumed %v, verified %v", tooMany, stored.ConsumedAt, verified)
+			}
+		case 0:
+			if mismatches != maxAttempts || tooMany != codeGuessers-maxAttempts || notFound != 0 || stored.ConsumedAt != nil || verified {
+				t.Fatalf("no success: %d mismatches, %d too many, %d not found, consumed %v, verified %v",
+					mismatches, tooMany, notFound, stored.ConsumedAt, verified)
+			}
+		}
+		t.Logf("%d success, %d mismatches, %d too many, %d not found", successes, mismatches, tooMany, notFound)
+	})
+}
+
+// testEmailResendRace: resends of one user's code at once all succeed and leave exactly one live
+// code, the newest (a resend voids the previous code, even a concurrent one).
+func testEmailResendRace(t *testing.T, e *env) {
+	u := e.signupUser()
+	codes := make([]*store.EmailCode, racers)
+	for i := range codes {
+		id := e.id("ec")
+		codes[i] = &store.EmailCode{ID: id, UserID: u.ID, Purpose: store.PurposeVerify, CodeHash: "hash-" + id,
+			PendingPasswordHash: "$argon2id$" + id, CreatedAt: e.now, ExpiresAt: e.now.Add(codeTTL)}
+	}
+	errs := race(racers, func(i int) error { return e.racer(i).CreateEmailCode(e.ctx, codes[i]) })
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("resend %d: %v", i, err)
+		}
+	}
+	live := e.latest(u.ID, store.PurposeVerify)
+	if live.ConsumedAt != nil {
+		t.Fatalf("the newest code %s is consumed", live.ID)
+	}
+	// Every other code is void: a wrong code for the live one ...
+	for _, c := range codes {
+		if c.ID == live.ID {
+			continue
+		}
+		_, err := e.s.CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, c.CodeHash, racers, e.now)
+		wantErr(t, err, store.ErrCodeMismatch)
+	}
+	// ... and once the live one is used, none is left.
+	_, err := e.s.CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, live.CodeHash, racers, e.now)
+	must(t, err)
+	for _, c := range codes {
+		_, err := e.s.CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, c.CodeHash, racers, e.now)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	if got := e.getUser(u.ID).PasswordHash; got != live.PendingPasswordHash {
+		t.Fatalf("password %q, want the live code's %q", got, live.PendingPasswordHash)
+	}
+}
+
+// testCounterRace: concurrent hits on one counter, the very first ones included, all count.
+func testCounterRace(t *testing.T, e *env) {
+	key := e.id("mail:ip:")
+	counts := make([]int, racers)
+	errs := race(racers, func(i int) error {
+		c, err := e.racer(i).HitCounter(e.ctx, key, time.Hour, e.now)
+		counts[i] = c.Count
+		return err
+	})
+	seen := map[int]bool{}
+	for i, err := range errs {
+		must(t, err)
+		if counts[i] < 1 || counts[i] > racers || seen[counts[i]] {
+			t.Fatalf("hit %d returned count %d (seen before: %v)", i, counts[i], seen[counts[i]])
+		}
+		seen[counts[i]] = true
+	}
+	c, err := e.s.GetCounter(e.ctx, key, time.Hour, e.now)
+	must(t, err)
+	if c.Count != racers {
+		t.Fatalf("count %d after %d concurrent hits", c.Count, racers)
 	}
 }

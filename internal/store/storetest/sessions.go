@@ -135,3 +135,124 @@ func testListSessions(t *testing.T, e *env) {
 		t.Fatalf("sessions of an unknown user: %d", len(got))
 	}
 }
+
+// getSession returns GetSession, which must succeed.
+func (e *env) getSession(id string) *store.Session {
+	e.t.Helper()
+	s, err := e.s.GetSession(e.ctx, id)
+	must(e.t, err)
+	return s
+}
+
+func testGetSession(t *testing.T, e *env) {
+	u := e.user()
+	s := e.session(u.ID)
+	got := e.getSession(s.ID)
+	wantUTC(t, "session", got)
+	same(t, "session", got, s)
+
+	// Revoked and expired ones too: the caller decides.
+	later := e.now.Add(48 * time.Hour) // after its expiry
+	must(t, e.s.RevokeSession(e.ctx, s.ID, later))
+	want := *s
+	want.RevokedAt = &later
+	same(t, "revoked session", e.getSession(s.ID), &want)
+
+	_, err := e.s.GetSession(e.ctx, "no-such-session")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testRevokeUserSessions(t *testing.T, e *env) {
+	c := e.client()
+	later := e.now.Add(time.Hour)
+	// fixture is one user's sessions and tokens: two live sessions with a refresh family each
+	// (the first rotated once) and an access token without refresh token under each, a family
+	// started without a session, a session revoked before, and one that expired.
+	type fixture struct {
+		u                      *store.User
+		s1, s2, revoked, ended *store.Session
+		g1, rotated, g2, noSes grant
+		a1, a2                 grant // access tokens without a refresh token
+	}
+	build := func(e *env) fixture {
+		t := e.t
+		t.Helper()
+		var f fixture
+		f.u = e.user()
+		f.s1, f.s2, f.revoked = e.session(f.u.ID), e.session(f.u.ID), e.session(f.u.ID)
+		must(t, e.s.RevokeSession(e.ctx, f.revoked.ID, e.now))
+		f.ended = &store.Session{ID: e.id("sess"), TokenHash: e.id("hash"), UserID: f.u.ID, AuthTime: e.now, CreatedAt: e.now, LastSeenAt: e.now, ExpiresAt: e.now.Add(time.Minute)}
+		must(t, e.s.CreateSession(e.ctx, f.ended))
+		f.g1 = e.redeem(e.code(c.ID, f.u.ID, f.s1.ID), c.ID, f.u.ID, true)
+		var err error
+		f.rotated, err = e.rotate(f.g1.refresh.Hash, e.now.Add(time.Minute), c.ID, f.u.ID)
+		must(t, err)
+		f.g2 = e.redeem(e.code(c.ID, f.u.ID, f.s2.ID), c.ID, f.u.ID, true)
+		f.noSes = e.redeem(e.code(c.ID, f.u.ID, ""), c.ID, f.u.ID, true)
+		f.a1 = e.redeem(e.code(c.ID, f.u.ID, f.s1.ID), c.ID, f.u.ID, false)
+		f.a2 = e.redeem(e.code(c.ID, f.u.ID, f.s2.ID), c.ID, f.u.ID, false)
+		return f
+	}
+	// wantSession checks a session's revocation time (nil: not revoked).
+	wantSession := func(e *env, s *store.Session, revokedAt *time.Time) {
+		e.t.Helper()
+		got := e.getSession(s.ID).RevokedAt
+		if (got == nil) != (revokedAt == nil) || (got != nil && !got.Equal(*revokedAt)) {
+			e.t.Fatalf("session %s revoked at %v, want %v", s.ID, got, revokedAt)
+		}
+	}
+	wantCount := func(e *env, got int64, err error, want int64) {
+		e.t.Helper()
+		must(e.t, err)
+		if got != want {
+			e.t.Fatalf("revoked %d sessions, want %d", got, want)
+		}
+	}
+
+	e.run("everywhere", func(t *testing.T, e *env) {
+		f, other := build(e), build(e)
+		n, err := e.s.RevokeUserSessions(e.ctx, f.u.ID, "", later)
+		wantCount(e, n, err, 2)
+		wantSession(e, f.s1, &later)
+		wantSession(e, f.s2, &later)
+		wantSession(e, f.revoked, &e.now) // the first revocation stays
+		wantSession(e, f.ended, nil)      // not live: not counted, left to DeleteExpired
+		e.wantRevoked(true, f.g1, f.rotated, f.g2, f.noSes, f.a1, f.a2)
+		sameTime(t, "rotated RevokedAt", *e.getRefresh(f.rotated.refresh.Hash).RevokedAt, later)
+		_, err = e.rotate(f.rotated.refresh.Hash, later, c.ID, f.u.ID)
+		wantErr(t, err, store.ErrRefreshReused)
+
+		// Another user keeps everything.
+		wantSession(e, other.s1, nil)
+		wantSession(e, other.s2, nil)
+		e.wantRevoked(false, other.rotated, other.g2, other.noSes, other.a1, other.a2)
+
+		// Again: nothing left to revoke, and the times stay.
+		n, err = e.s.RevokeUserSessions(e.ctx, f.u.ID, "", later.Add(time.Hour))
+		wantCount(e, n, err, 0)
+		wantSession(e, f.s1, &later)
+	})
+	e.run("except the current session", func(t *testing.T, e *env) {
+		f := build(e)
+		n, err := e.s.RevokeUserSessions(e.ctx, f.u.ID, f.s1.ID, later)
+		wantCount(e, n, err, 1)
+		wantSession(e, f.s1, nil)
+		wantSession(e, f.s2, &later)
+		if _, err := e.s.GetSessionByTokenHash(e.ctx, f.s1.TokenHash, later, e.now.Add(-time.Hour)); err != nil {
+			t.Fatalf("the kept session: %v", err)
+		}
+		e.wantRevoked(false, f.rotated, f.a1)
+		e.wantRevoked(true, f.g2, f.noSes, f.a2)
+		// The kept session's family still rotates.
+		_, err = e.rotate(f.rotated.refresh.Hash, later, c.ID, f.u.ID)
+		must(t, err)
+	})
+	e.run("unknown user or session", func(t *testing.T, e *env) {
+		n, err := e.s.RevokeUserSessions(e.ctx, "no-such-user", "", later)
+		wantCount(e, n, err, 0)
+		f := build(e)
+		n, err = e.s.RevokeUserSessions(e.ctx, f.u.ID, "no-such-session", later)
+		wantCount(e, n, err, 2)
+		e.wantRevoked(true, f.rotated, f.g2, f.noSes, f.a1, f.a2)
+	})
+}

@@ -34,11 +34,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"RevokeSession", testRevokeSession},
 		{"ListSessions", testListSessions},
+		{"GetSession", testGetSession},
+		{"RevokeUserSessions", testRevokeUserSessions},
+		{"EmailCodes", testEmailCodes},
+		{"CheckEmailCode", testCheckEmailCode},
+		{"Counters", testCounters},
 		{"Audit", testAudit},
 		{"DeleteExpired", testDeleteExpired},
 		{"ConcurrentCodeRedemption", testCodeRace},
 		{"ConcurrentRefreshRotation", testRefreshRace},
 		{"ConcurrentIndependentWrites", testIndependentWrites},
+		{"ConcurrentEmailCodeGuesses", testEmailCodeRace},
+		{"ConcurrentEmailCodeResends", testEmailResendRace},
+		{"ConcurrentCounterHits", testCounterRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +66,9 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentCodeRedemption", testCodeRace},
 		{"ConcurrentRefreshRotation", testRefreshRace},
 		{"ConcurrentIndependentWrites", testIndependentWrites},
+		{"ConcurrentEmailCodeGuesses", testEmailCodeRace},
+		{"ConcurrentEmailCodeResends", testEmailResendRace},
+		{"ConcurrentCounterHits", testCounterRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := openPair(t)

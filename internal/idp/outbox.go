@@ -1,0 +1,30 @@
+package idp
+
+import (
+	"net/http"
+	"time"
+)
+
+type outboxRow struct {
+	At, To, Subject, Text string
+}
+
+type outboxPage struct {
+	page
+	Messages []outboxRow
+}
+
+// handleOutbox lists what the development mail sender "sent", codes included, so a newcomer can
+// try every flow without a mail account. It is only routed with IDP_ENV=development.
+func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
+	p, err := s.newPage("Development outbox")
+	if err != nil {
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	var rows []outboxRow
+	for _, m := range s.opts.Outbox.Outbox() {
+		rows = append(rows, outboxRow{At: m.At.Format(time.TimeOnly), To: m.To, Subject: m.Subject, Text: m.Text})
+	}
+	s.render(w, r, http.StatusOK, "outbox", p, outboxPage{page: p, Messages: rows})
+}

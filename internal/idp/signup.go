@@ -1,0 +1,390 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/store"
+)
+
+const (
+	signupPath = "/signup"
+	verifyPath = "/verify"
+	resendPath = "/verify/resend"
+
+	// handleTTL bounds how long a code page stays usable (the code itself expires sooner).
+	handleTTL = 30 * time.Minute
+)
+
+// Fixed messages of the signup and code pages.
+const (
+	msgSendFailed   = "We couldn't send the email. Please try again in a moment."
+	msgCodeWrong    = "That code is not right. Check the latest email we sent you, or ask for a new code."
+	msgCodeTooMany  = "Too many wrong codes. Ask for a new code."
+	msgCodeFormat   = "Enter the 6-digit code from the email."
+	msgPageExpired  = "This page has expired. Please start again."
+	msgPasswordsDif = "The two passwords do not match."
+)
+
+type signupPage struct {
+	page
+	AuthRequestID string
+	Email         string
+	Rule          string
+	MinLength     int
+	Errors        map[string][]string // field → messages
+	FormError     string
+}
+
+func (s *Server) showSignup(w http.ResponseWriter, r *http.Request, status int, d signupPage) {
+	p, err := s.newPage("Create your account")
+	if err != nil {
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	d.page, d.Rule, d.MinLength = p, s.policy.Rule(), s.policy.MinLength
+	s.render(w, r, status, "signup", p, d)
+}
+
+// handleSignupPage shows the signup form; with an auth request it belongs to that sign-in.
+func (s *Server) handleSignupPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	if id != "" {
+		if _, err := s.boundRequest(r, id); err != nil {
+			s.requestLookupFailed(w, r, err)
+			return
+		}
+	}
+	s.showSignup(w, r, http.StatusOK, signupPage{AuthRequestID: id})
+}
+
+// handleSignupSubmit creates (or refreshes) an unverified account and emails a code. The chosen
+// password is kept on the code, not on the account: it takes effect only when this signup's code
+// is entered, so no earlier or later signup with the same email can leave its password on the
+// owner's account. An email that already belongs to a verified account gets the same page, and
+// its owner an email instead of a code.
+func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	arID := r.PostForm.Get("authRequestID")
+	if arID != "" {
+		if _, err := s.boundRequest(r, arID); err != nil {
+			s.requestLookupFailed(w, r, err)
+			return
+		}
+	}
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	pw, confirm := r.PostForm.Get("password"), r.PostForm.Get("confirm")
+	d := signupPage{AuthRequestID: arID, Email: email, Errors: map[string][]string{}}
+	if err := ValidateEmail(email); err != nil {
+		d.Errors["email"] = append(d.Errors["email"], "Enter a valid email address, like name@example.com.")
+		if len(email) > maxEmailLen {
+			d.Email = ""
+		}
+	}
+	for _, v := range s.policy.Check(pw, email) {
+		d.Errors["password"] = append(d.Errors["password"], v.Message)
+	}
+	if pw != confirm {
+		d.Errors["confirm"] = append(d.Errors["confirm"], msgPasswordsDif)
+	}
+	if len(d.Errors) > 0 {
+		s.showSignup(w, r, http.StatusBadRequest, d)
+		return
+	}
+	ctx := r.Context()
+	ip := clientIPFrom(ctx)
+	u, err := s.st.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalError(w, r, "load user", err)
+		return
+	}
+	h := handle{Email: email, Purpose: store.PurposeVerify, AuthRequestID: arID, Expires: s.now().Add(handleTTL).Unix()}
+	if u != nil && u.EmailVerified {
+		// Same page as a new signup; the owner learns of it by email. Random ids keep the sealed
+		// handle the same length as a real one.
+		h.UserID, h.CodeID = uuid.NewString(), uuid.NewString()
+		if err := s.codes.checkSendAllowed(ctx, u.ID, "signup-existing", ip); err == nil {
+			s.codes.notify(ctx, u.Email, mail.KindSignupExisting, map[string]any{})
+		}
+		s.audit.log(ctx, "signup.existing_email", u.ID, "", nil)
+		s.redirectToCode(w, r, h)
+		return
+	}
+	pending, err := s.hasher.Hash(pw)
+	if err != nil {
+		s.internalError(w, r, "hash password", err)
+		return
+	}
+	if u == nil {
+		now := s.now()
+		u = &store.User{ID: uuid.NewString(), Email: email, CreatedAt: now, UpdatedAt: now}
+		if err := s.st.CreateUser(ctx, u); err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				s.internalError(w, r, "create user", err)
+				return
+			}
+			// A concurrent signup for the same email created it: carry on with that row.
+			if u, err = s.st.GetUserByEmail(ctx, email); err != nil {
+				s.internalError(w, r, "load user", err)
+				return
+			}
+		}
+		s.audit.log(ctx, "signup", u.ID, "", nil)
+	}
+	codeID, err := s.codes.send(ctx, u, store.PurposeVerify, pending, ip)
+	if err != nil {
+		d.FormError = s.sendErrorMessage(r, err)
+		if d.FormError == "" {
+			s.internalError(w, r, "send code", err)
+			return
+		}
+		d.Errors = nil
+		s.showSignup(w, r, http.StatusServiceUnavailable, d)
+		return
+	}
+	h.UserID, h.CodeID = u.ID, codeID
+	s.redirectToCode(w, r, h)
+}
+
+// sendErrorMessage turns a send failure into the sentence the person sees ("" = unexpected).
+func (s *Server) sendErrorMessage(r *http.Request, err error) string {
+	var lim *limitedError
+	switch {
+	case errors.As(err, &lim):
+		return "You have asked for too many emails. Try again " + inDuration(lim.retryAfter) + "."
+	case errors.Is(err, errSendFailed):
+		s.log.WarnContext(r.Context(), "email send failed", "error", err)
+		return msgSendFailed
+	}
+	return ""
+}
+
+// inDuration renders a wait as "in 45 seconds" / "in 12 minutes".
+func inDuration(d time.Duration) string {
+	switch {
+	case d <= time.Second:
+		return "in a moment"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("in %d seconds", int(math.Ceil(d.Seconds())))
+	default:
+		return fmt.Sprintf("in %d minutes", int(math.Ceil(d.Minutes())))
+	}
+}
+
+func (s *Server) redirectToCode(w http.ResponseWriter, r *http.Request, h handle) {
+	v, err := s.sealer.seal(h)
+	if err != nil {
+		s.internalError(w, r, "seal handle", err)
+		return
+	}
+	path := verifyPath
+	if h.Purpose == store.PurposeReset {
+		path = resetVerifyPath
+	}
+	http.Redirect(w, r, path+"?h="+url.QueryEscape(v), http.StatusSeeOther)
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.ErrorContext(r.Context(), what, "error", err)
+	s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+type codePage struct {
+	page
+	Heading     string
+	Action      string
+	ResendPath  string
+	Handle      string
+	MaskedEmail string
+	Error       string
+	Notice      string
+	ResendIn    int // seconds until resend is allowed
+}
+
+// showCodePage renders the code form for a handle.
+func (s *Server) showCodePage(w http.ResponseWriter, r *http.Request, status int, hv string, h handle, errMsg, notice string) {
+	title, action, resend := "Check your email", verifyPath, resendPath
+	if h.Purpose == store.PurposeReset {
+		title, action, resend = "Reset your password", resetVerifyPath, resetResendPath
+	}
+	p, err := s.newPage(title)
+	if err != nil {
+		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	wait := 0
+	if last, err := s.st.LatestEmailCode(r.Context(), h.UserID, h.Purpose); err == nil {
+		if d := last.CreatedAt.Add(s.limits.EmailResendCooldown).Sub(s.now()); d > 0 {
+			wait = int(math.Ceil(d.Seconds()))
+		}
+	}
+	s.render(w, r, status, "code", p, codePage{page: p, Heading: title, Action: action, ResendPath: resend, Handle: hv,
+		MaskedEmail: mail.Mask(h.Email), Error: errMsg, Notice: notice, ResendIn: wait})
+}
+
+func (s *Server) openHandle(w http.ResponseWriter, r *http.Request, v, purpose string) (handle, bool) {
+	h, err := s.sealer.open(v)
+	if err != nil || h.Purpose != purpose {
+		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
+		return handle{}, false
+	}
+	return h, true
+}
+
+func (s *Server) handleVerifyPage(w http.ResponseWriter, r *http.Request) {
+	hv := r.URL.Query().Get("h")
+	h, ok := s.openHandle(w, r, hv, store.PurposeVerify)
+	if !ok {
+		return
+	}
+	s.showCodePage(w, r, http.StatusOK, hv, h, "", "")
+}
+
+// readCode accepts the code with spaces or dashes people paste along with it.
+func readCode(v string) (string, bool) {
+	v = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(v))
+	if len(v) != 6 {
+		return "", false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return v, true
+}
+
+// checkCode runs one counted attempt; it renders the answer itself unless the code was right.
+func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h handle) (*store.EmailCode, bool) {
+	code, ok := readCode(r.PostForm.Get("code"))
+	if !ok {
+		s.showCodePage(w, r, http.StatusBadRequest, hv, h, msgCodeFormat, "")
+		return nil, false
+	}
+	rec, err := s.st.CheckEmailCode(r.Context(), h.UserID, h.Purpose, s.codes.hash(h.UserID, h.Purpose, h.CodeID, code),
+		s.limits.EmailCodeMaxAttempts, s.now())
+	switch {
+	case err == nil:
+		return rec, true
+	case errors.Is(err, store.ErrTooManyAttempts):
+		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
+		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
+	case errors.Is(err, store.ErrCodeMismatch), errors.Is(err, store.ErrNotFound):
+		// Wrong, expired, replaced and unknown look the same (no account enumeration).
+		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "mismatch"})
+		s.showCodePage(w, r, http.StatusBadRequest, hv, h, msgCodeWrong, "")
+	default:
+		s.internalError(w, r, "check code", err)
+	}
+	return nil, false
+}
+
+// handleVerifySubmit: the right code verifies the email, sets the password chosen with this
+// signup (one store transaction), starts the SSO session and continues the original sign-in.
+func (s *Server) handleVerifySubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	hv := r.PostForm.Get("h")
+	h, ok := s.openHandle(w, r, hv, store.PurposeVerify)
+	if !ok {
+		return
+	}
+	if _, ok := s.checkCode(w, r, hv, h); !ok {
+		return
+	}
+	s.audit.log(r.Context(), "email.verified", h.UserID, "", nil)
+	sess, err := s.startSession(w, r, h.UserID, []string{"pwd"}, "pwd")
+	if err != nil {
+		s.internalError(w, r, "start session", err)
+		return
+	}
+	s.finishSignIn(w, r, h.AuthRequestID, sess)
+}
+
+// finishSignIn continues the relying party's request, or goes to the account page when the
+// person came without one.
+func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, authRequestID string, sess *store.Session) {
+	if authRequestID == "" {
+		http.Redirect(w, r, accountPath, http.StatusSeeOther)
+		return
+	}
+	ar, err := s.boundRequest(r, authRequestID)
+	if err != nil {
+		s.requestLookupFailed(w, r, err)
+		return
+	}
+	s.complete(w, r, ar, sess)
+}
+
+// handleVerifyResend sends a new code for the same signup: it carries the password of the code
+// the handle names, never of another signup for the same email.
+func (s *Server) handleVerifyResend(w http.ResponseWriter, r *http.Request) {
+	s.resend(w, r, store.PurposeVerify)
+}
+
+func (s *Server) resend(w http.ResponseWriter, r *http.Request, purpose string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	hv := r.PostForm.Get("h")
+	h, ok := s.openHandle(w, r, hv, purpose)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	u, err := s.st.GetUser(ctx, h.UserID)
+	var prev *store.EmailCode
+	if err == nil {
+		prev, err = s.st.GetEmailCode(ctx, h.CodeID)
+	}
+	if errors.Is(err, store.ErrNotFound) || (prev != nil && prev.UserID != u.ID) ||
+		(purpose == store.PurposeVerify && u != nil && u.EmailVerified) {
+		// Unknown or already verified: the same answer as a real resend.
+		s.showCodePage(w, r, http.StatusOK, hv, h, "", "We sent a new code. It may take a minute to arrive.")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "load code", err)
+		return
+	}
+	codeID, err := s.codes.send(ctx, u, purpose, prev.PendingPasswordHash, clientIPFrom(ctx))
+	if err != nil {
+		msg := s.sendErrorMessage(r, err)
+		if msg == "" {
+			s.internalError(w, r, "send code", err)
+			return
+		}
+		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msg, "")
+		return
+	}
+	h.CodeID = codeID
+	h.Expires = s.now().Add(handleTTL).Unix()
+	nv, err := s.sealer.seal(h)
+	if err != nil {
+		s.internalError(w, r, "seal handle", err)
+		return
+	}
+	s.showCodePage(w, r, http.StatusOK, nv, h, "", "We sent a new code. It may take a minute to arrive.")
+}

@@ -1,0 +1,214 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"strings"
+	texttemplate "text/template"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind names one email the IdP sends. Its value doubles as the Brevo tag.
+type Kind string
+
+// The emails. The comment names the data Render expects.
+const (
+	KindVerifyCode      Kind = "verify-code"      // CodeData: the code that proves a new account's email
+	KindResetCode       Kind = "reset-code"       // CodeData: the code that allows a password reset
+	KindSignupExisting  Kind = "signup-existing"  // no data: a sign-up was tried with a registered email
+	KindPasswordChanged Kind = "password-changed" // no data: the password changed, sessions ended
+	KindLoginLocked     Kind = "login-locked"     // LockedData: too many failed sign-ins
+)
+
+// kinds lists every Kind; NewTemplates requires a template for each.
+var kinds = []Kind{KindVerifyCode, KindResetCode, KindSignupExisting, KindPasswordChanged, KindLoginLocked}
+
+// CodeData is the data of KindVerifyCode and KindResetCode.
+type CodeData struct {
+	Code         string // required: an empty code is a rendering error
+	MinutesValid int
+}
+
+// LockedData is the data of KindLoginLocked.
+type LockedData struct {
+	Until time.Time // when sign-ins resume; shown in UTC
+}
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// Templates renders the emails. It is parsed once and safe for concurrent use.
+//
+// Each Kind has a text/template file templates/<kind>.txt.tmpl defining "<kind>.subject" and
+// "<kind>.text", and an html/template file templates/<kind>.html.tmpl defining "<kind>.html".
+// Templates see .Brand, .Subject (HTML only) and .Data (what the caller passed), and the
+// functions brand, required (fails on an empty value), minutes ("1 minute", "10 minutes") and
+// when (a time.Time in UTC, or a string as it is).
+type Templates struct {
+	brand string
+	text  *texttemplate.Template
+	html  *htmltemplate.Template
+}
+
+// view is what every template executes with.
+type view struct {
+	Brand   string
+	Subject string
+	Data    any
+}
+
+// maxBrandLen bounds the brand name, which goes into every subject.
+const maxBrandLen = 100
+
+// NewTemplates parses the embedded templates for brandName (IDP_BRAND_NAME). A missing or
+// malformed template, or a brand name that is empty, too long or holds a control character, is an
+// error.
+func NewTemplates(brandName string) (*Templates, error) {
+	return newTemplates(templateFS, brandName)
+}
+
+func newTemplates(fsys fs.FS, brandName string) (*Templates, error) {
+	if strings.TrimSpace(brandName) == "" || utf8.RuneCountInString(brandName) > maxBrandLen || hasControl(brandName) {
+		return nil, errors.New("mail: brand name must be 1 to 100 characters without control characters")
+	}
+	funcs := map[string]any{
+		"brand":    func() string { return brandName },
+		"required": required,
+		"minutes":  minutes,
+		"when":     when,
+	}
+	text, err := texttemplate.New("text").Option("missingkey=error").Funcs(funcs).ParseFS(fsys, "templates/*.txt.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("mail: parsing text templates: %w", err)
+	}
+	html, err := htmltemplate.New("html").Option("missingkey=error").Funcs(funcs).ParseFS(fsys, "templates/*.html.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("mail: parsing HTML templates: %w", err)
+	}
+	var missing []string
+	for _, k := range kinds {
+		for _, name := range []string{string(k) + ".subject", string(k) + ".text"} {
+			if text.Lookup(name) == nil {
+				missing = append(missing, name)
+			}
+		}
+		if html.Lookup(string(k)+".html") == nil {
+			missing = append(missing, string(k)+".html")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("mail: missing templates: %s", strings.Join(missing, ", "))
+	}
+	t := &Templates{brand: brandName, text: text, html: html}
+	// Render every kind once: a missing shared part or a misspelt field fails at start, not
+	// when the first person signs up.
+	for _, k := range kinds {
+		if _, _, _, err := t.Render(k, sampleData[k]); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// sampleData is valid data for each Kind, used by the start-up check.
+var sampleData = map[Kind]any{
+	KindVerifyCode:  CodeData{Code: "000000", MinutesValid: 10},
+	KindResetCode:   CodeData{Code: "000000", MinutesValid: 10},
+	KindLoginLocked: LockedData{Until: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+}
+
+// Render renders the subject, the plain-text body and the HTML body of kind with data (see the
+// Kind constants for the data each expects). Data is escaped in the HTML body; the subject is
+// one line.
+func (t *Templates) Render(kind Kind, data any) (subject, text, html string, err error) {
+	if t.text.Lookup(string(kind)+".subject") == nil {
+		return "", "", "", fmt.Errorf("mail: unknown email kind %q", kind)
+	}
+	v := view{Brand: t.brand, Data: data}
+	var b bytes.Buffer
+	if err := t.text.ExecuteTemplate(&b, string(kind)+".subject", v); err != nil {
+		return "", "", "", fmt.Errorf("mail: rendering %s subject: %w", kind, err)
+	}
+	subject = strings.TrimSpace(b.String())
+	if subject == "" || hasControl(subject) {
+		return "", "", "", fmt.Errorf("mail: %s subject is empty or not one line", kind)
+	}
+	v.Subject = subject
+
+	b.Reset()
+	if err := t.text.ExecuteTemplate(&b, string(kind)+".text", v); err != nil {
+		return "", "", "", fmt.Errorf("mail: rendering %s text: %w", kind, err)
+	}
+	text = strings.TrimSpace(b.String()) + "\n"
+
+	b.Reset()
+	if err := t.html.ExecuteTemplate(&b, string(kind)+".html", v); err != nil {
+		return "", "", "", fmt.Errorf("mail: rendering %s HTML: %w", kind, err)
+	}
+	return subject, text, b.String(), nil
+}
+
+// Message renders kind and returns a Message to "to", tagged with the kind. idempotencyKey must
+// stay the same for every retry of the same logical email (see Message).
+func (t *Templates) Message(kind Kind, to, idempotencyKey string, data any) (Message, error) {
+	subject, text, html, err := t.Render(kind, data)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{
+		To:             to,
+		Subject:        subject,
+		Text:           text,
+		HTML:           html,
+		Tags:           []string{string(kind)},
+		IdempotencyKey: idempotencyKey,
+	}, nil
+}
+
+// required fails the rendering when a value the email cannot do without (a code) is empty.
+func required(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, errors.New("required value is missing")
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return nil, errors.New("required value is empty")
+		}
+	}
+	return v, nil
+}
+
+// minutes writes a duration in minutes in words: "1 minute", "10 minutes".
+func minutes(n int) (string, error) {
+	if n < 1 {
+		return "", fmt.Errorf("minutes valid must be positive, got %d", n)
+	}
+	if n == 1 {
+		return "1 minute", nil
+	}
+	return fmt.Sprintf("%d minutes", n), nil
+}
+
+// when writes a time in UTC ("15:04 UTC on Monday 2 January 2006"): the IdP does not know the
+// reader's time zone, and UTC at least says which zone it is. A string is written as it is, for
+// callers that format times themselves.
+func when(v any) (string, error) {
+	switch x := v.(type) {
+	case time.Time:
+		if x.IsZero() {
+			return "", errors.New("time is zero")
+		}
+		return x.UTC().Format("15:04 MST on Monday 2 January 2006"), nil
+	case string:
+		if x == "" {
+			return "", errors.New("time is empty")
+		}
+		return x, nil
+	}
+	return "", fmt.Errorf("cannot write %T as a time", v)
+}
