@@ -224,11 +224,12 @@ func (s *Server) showCodePage(w http.ResponseWriter, r *http.Request, status int
 		s.renderError(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
+	// The countdown follows the handle (sealed when its code was sent), not the database: the
+	// page must look the same whether or not a code exists for this address.
 	wait := 0
-	if last, err := s.st.LatestEmailCode(r.Context(), h.UserID, h.Purpose); err == nil {
-		if d := last.CreatedAt.Add(s.limits.EmailResendCooldown).Sub(s.now()); d > 0 {
-			wait = int(math.Ceil(d.Seconds()))
-		}
+	issued := time.Unix(h.Expires, 0).Add(-handleTTL)
+	if d := issued.Add(s.limits.EmailResendCooldown).Sub(s.now()); d > 0 {
+		wait = int(math.Ceil(d.Seconds()))
 	}
 	s.render(w, r, status, "code", p, codePage{page: p, Heading: title, Action: action, ResendPath: resend, Handle: hv,
 		MaskedEmail: mail.Mask(h.Email), Error: errMsg, Notice: notice, ResendIn: wait})
