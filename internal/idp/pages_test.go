@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -426,4 +428,73 @@ func TestAccountPage(t *testing.T) {
 		t.Error("another person's session was revoked")
 	}
 	_ = store.PurposeVerify
+}
+
+// flakySender fails while down is set, then delivers to the outbox.
+type flakySender struct {
+	mu   sync.Mutex
+	down bool
+	next mail.Sender
+}
+
+func (f *flakySender) Send(ctx context.Context, m mail.Message) error {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return fmt.Errorf("provider unavailable: %w", mail.ErrTemporary)
+	}
+	return f.next.Send(ctx, m)
+}
+
+// TestSendFailureLosesNothing: when the email cannot be sent the person is told so, the account
+// stays (unverified) and asking again works at once.
+func TestSendFailureLosesNothing(t *testing.T) {
+	var flaky *flakySender
+	h := newHarnessWith(t, func(o *Options) {
+		flaky = &flakySender{down: true, next: o.Mail}
+		o.Mail = flaky
+	})
+	b := newTestBrowser(t)
+	resp, body := postForm(t, b, h.ts.URL+"/signup", url.Values{"email": {"late@example.com"}, "password": {ownerPW}, "confirm": {ownerPW}})
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "send the email. Please try again in a moment.") || !strings.Contains(body, "late@example.com") {
+		t.Fatalf("send failure: %d %.300s", resp.StatusCode, body)
+	}
+	if u, err := h.st.GetUserByEmail(context.Background(), "late@example.com"); err != nil || u.EmailVerified {
+		t.Fatalf("account after a failed send: %v %+v", err, u)
+	}
+	flaky.mu.Lock()
+	flaky.down = false
+	flaky.mu.Unlock()
+	_, hv, _ := h.signup(t, b, "late@example.com", ownerPW) // no cooldown: nothing was sent
+	if hv == "" {
+		t.Fatal("retry after the failure did not reach the code page")
+	}
+	if resp, _ := h.enterCode(t, b, verifyPath, hv, h.codeFor(t, "late@example.com")); resp.Request.URL.Path != "/account" {
+		t.Errorf("verification after the retry: %s", resp.Request.URL)
+	}
+}
+
+// TestAuditTrail: the user actions of a signup and sign-in are in the audit table.
+func TestAuditTrail(t *testing.T) {
+	h := newHarness(t)
+	b := newTestBrowser(t)
+	_, hv, _ := h.signup(t, b, "audit@example.com", ownerPW)
+	h.enterCode(t, b, verifyPath, hv, "000001")
+	h.enterCode(t, b, verifyPath, hv, h.codeFor(t, "audit@example.com"))
+	h.canLogin(t, "audit@example.com", "wrong password entirely")
+	h.canLogin(t, "audit@example.com", ownerPW)
+	events, err := h.st.ListAudit(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		seen[e.Type] = true
+	}
+	for _, want := range []string{"signup", "code.sent", "code.failed", "email.verified", "login.failed", "login.succeeded"} {
+		if !seen[want] {
+			t.Errorf("no %s audit event (have %v)", want, seen)
+		}
+	}
 }

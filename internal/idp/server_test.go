@@ -64,7 +64,10 @@ func testLifetimes() Lifetimes {
 		RefreshIdle: 720 * time.Hour, RefreshAbsolute: 2160 * time.Hour, SessionIdle: time.Hour, SessionAbsolute: 24 * time.Hour}
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith lets a test change the options (e.g. the mail sender) before the server starts.
+func newHarnessWith(t *testing.T, change func(*Options)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -88,9 +91,13 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(ts.Close)
 	outbox := mail.NewLog(log, 100)
 	clock := &testClock{t: time.Now().UTC()}
-	srv, err := New(ctx, Options{Issuer: ts.URL, Development: true, Lifetimes: testLifetimes(), BrandName: "FinTech ID",
+	opts := Options{Issuer: ts.URL, Development: true, Lifetimes: testLifetimes(), BrandName: "FinTech ID",
 		BrandColor: "#0f5c4d", Store: st, Keyring: kr, Hasher: hasher, Logger: log, Now: clock.Now,
-		Limits: testLimits(), Policy: password.Policy{MinLength: 15, MaxLength: 1024}, Mail: outbox, Outbox: outbox})
+		Limits: testLimits(), Policy: password.Policy{MinLength: 15, MaxLength: 1024}, Mail: outbox, Outbox: outbox}
+	if change != nil {
+		change(&opts)
+	}
+	srv, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
