@@ -214,6 +214,22 @@ func run1(ctx context.Context, t *testing.T, what string, actions ...chromedp.Ac
 	}
 }
 
+// waitText waits until the element's text contains want (a navigation has finished).
+func waitText(ctx context.Context, t *testing.T, sel, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		if s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err == nil {
+			if last = s; strings.Contains(s, want) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never said %q (last %q)", sel, want, last)
+}
+
 func attr(ctx context.Context, t *testing.T, sel, name string) string {
 	t.Helper()
 	res, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
@@ -370,8 +386,9 @@ func TestBrowserJourneys(t *testing.T) {
 			}
 		}
 		run1(ctx, t, "sign out everywhere",
-			chromedp.Click(chromedp.CSS(`form[action="/account/sessions/revoke-all"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`h1`)),
+			chromedp.Click(chromedp.CSS(`form[action="/account/sessions/revoke-all"] button`)))
+		waitText(ctx, t, "h1", "signed out everywhere")
+		run1(ctx, t, "account needs a sign-in again",
 			chromedp.Navigate(p.issuer+"/account"),
 			chromedp.WaitVisible(chromedp.CSS(`#password`)), // back at the sign-in form
 		)

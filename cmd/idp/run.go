@@ -43,6 +43,7 @@ Usage:
   idp clients delete ID [--yes]
   idp keys list
   idp keys rotate
+  idp healthcheck [--url URL]  exit 0 when the local server is ready (container HEALTHCHECK)
 
 Every command reads its configuration from the environment (see README.md, "Configuration");
 flags override it. Run "idp <command> --help" for the flags of a command.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdClients(ctx, e, args[1:])
 	case "keys":
 		return cmdKeys(ctx, e, args[1:])
+	case "healthcheck":
+		return cmdHealthcheck(ctx, e, args[1:])
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

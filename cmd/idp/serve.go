@@ -78,11 +78,16 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Emails are branded with SENDER_NAME (default: the brand name).
+	tmpl, err := mail.NewTemplates(senderName(cfg))
+	if err != nil {
+		return err
+	}
 	srv, err := idp.New(ctx, idp.Options{
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
 		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
 		Limits: limits(cfg), Policy: password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName},
-		Mail: sender, Outbox: outbox,
+		Mail: sender, MailTmpl: tmpl, Outbox: outbox, TrustedProxies: cfg.TrustedProxies,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
 	})
 	if err != nil {
@@ -118,7 +123,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", shutdownGrace.String())
+	// Drain first: /readyz turns 503 and connections already queued are still accepted and
+	// served; only then stop accepting and wait for the requests in flight.
+	log.Info("shutting down", "drain", cfg.ShutdownDrain.String(), "grace", shutdownGrace.String())
+	srv.Drain()
+	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
@@ -136,11 +145,15 @@ const outboxCapacity = 200
 
 // newMailSender picks the sender the configuration names (config.MailSender): Brevo, SMTP, or in
 // development the log sender whose messages /dev/outbox lists.
-func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, *mail.Log, error) {
-	name := cfg.SenderName
-	if name == "" {
-		name = cfg.BrandName
+func senderName(cfg *config.Config) string {
+	if cfg.SenderName != "" {
+		return cfg.SenderName
 	}
+	return cfg.BrandName
+}
+
+func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, *mail.Log, error) {
+	name := senderName(cfg)
 	switch cfg.MailSender() {
 	case config.MailBrevo:
 		b, err := mail.NewBrevo(mail.BrevoConfig{APIKey: cfg.BrevoAPIKey, BaseURL: cfg.BrevoAPIURL,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -61,6 +63,12 @@ const (
 	varLoginDelayAfter       = "IDP_LOGIN_DELAY_AFTER"
 	varLoginLockAfter        = "IDP_LOGIN_LOCK_AFTER"
 	varLoginLockDuration     = "IDP_LOGIN_LOCK_DURATION"
+
+	varTrustedProxies       = "IDP_TRUSTED_PROXIES"
+	varMetricsAddr          = "IDP_METRICS_ADDR"
+	varAuditRetention       = "IDP_AUDIT_RETENTION"
+	varHousekeepingInterval = "IDP_HOUSEKEEPING_INTERVAL"
+	varShutdownDrain        = "IDP_SHUTDOWN_DRAIN"
 )
 
 // Limits Validate enforces.
@@ -137,6 +145,27 @@ type Config struct {
 	LoginLockAfter    int           // IDP_LOGIN_LOCK_AFTER: failed sign-ins before a temporary lock, default 20
 	LoginLockDuration time.Duration // IDP_LOGIN_LOCK_DURATION: how long the lock lasts, default 15m
 
+	// TrustedProxies are the proxies (CIDRs) whose X-Forwarded-For is believed. IDP_TRUSTED_PROXIES,
+	// comma-separated, default none: behind Railway or a load balancer list its addresses, or
+	// per-IP limits see only the proxy.
+	TrustedProxies []netip.Prefix
+	// MetricsAddr is where /metrics listens (IDP_METRICS_ADDR, default ":9090"; "off" disables
+	// it). Never the public port.
+	MetricsAddr string
+	// AuditRetention: audit events older than this are deleted by housekeeping
+	// (IDP_AUDIT_RETENTION, default 0 = keep forever).
+	AuditRetention time.Duration
+	// HousekeepingInterval: how often expired rows are deleted and keys rotated when due
+	// (IDP_HOUSEKEEPING_INTERVAL, default 10m; 0 disables the loop).
+	HousekeepingInterval time.Duration
+
+	// ShutdownDrain: after SIGTERM the server answers /readyz with 503 and keeps serving this long
+	// (so a load balancer stops sending and connections already queued are accepted), then stops
+	// accepting and finishes in-flight requests (IDP_SHUTDOWN_DRAIN, default 1s).
+	ShutdownDrain time.Duration
+
+	trustedProxiesRaw string
+
 	// DevClient registers the example dashboard client. IDP_DEV_CLIENT, default true in
 	// development; always false in production.
 	DevClient bool
@@ -180,6 +209,10 @@ func Default() Config {
 		LoginDelayAfter:       5,
 		LoginLockAfter:        20,
 		LoginLockDuration:     15 * time.Minute,
+
+		MetricsAddr:          ":9090",
+		HousekeepingInterval: 10 * time.Minute,
+		ShutdownDrain:        time.Second,
 	}
 	c.derive()
 	return c
@@ -253,6 +286,29 @@ func Load(getenv func(string) string) (Config, error) {
 	l.integer(varLoginDelayAfter, &c.LoginDelayAfter)
 	l.integer(varLoginLockAfter, &c.LoginLockAfter)
 	l.duration(varLoginLockDuration, &c.LoginLockDuration)
+	if l.str(varTrustedProxies, &c.trustedProxiesRaw) {
+		for _, part := range strings.Split(c.trustedProxiesRaw, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(part); aerr == nil {
+					p, err = a.Prefix(a.BitLen())
+				}
+			}
+			if err != nil {
+				l.fail(varTrustedProxies, part, "a CIDR such as 10.0.0.0/8 or an IP address")
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+	}
+	l.str(varMetricsAddr, &c.MetricsAddr)
+	l.duration(varAuditRetention, &c.AuditRetention)
+	l.duration(varHousekeepingInterval, &c.HousekeepingInterval)
+	l.duration(varShutdownDrain, &c.ShutdownDrain)
 
 	c.derive()
 	return c, errors.Join(l.errs...)
@@ -501,6 +557,20 @@ func (c Config) validateMail() []error {
 	if c.LoginDelayAfter < 1 || c.LoginLockAfter <= c.LoginDelayAfter {
 		add("%s must be at least 1 and %s greater than it (now %d and %d).", varLoginDelayAfter, varLoginLockAfter, c.LoginDelayAfter, c.LoginLockAfter)
 	}
+	if c.AuditRetention < 0 {
+		add("%s must not be negative.", varAuditRetention)
+	}
+	if c.ShutdownDrain < 0 || c.ShutdownDrain > time.Minute {
+		add("%s must be from 0s to 1m, not %s.", varShutdownDrain, c.ShutdownDrain)
+	}
+	if c.HousekeepingInterval < 0 {
+		add("%s must not be negative.", varHousekeepingInterval)
+	}
+	if c.MetricsAddr != "off" && c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" || port == strconv.Itoa(c.Port) {
+			add("%s must be host:port (e.g. :9090), not the public port, or \"off\".", varMetricsAddr)
+		}
+	}
 	if c.LoginLockDuration < time.Minute || c.LoginLockDuration > 24*time.Hour {
 		add("%s must be from 1m to 24h, not %s.", varLoginLockDuration, c.LoginLockDuration)
 	}
@@ -588,6 +658,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login_delay_after", c.LoginDelayAfter),
 		slog.Int("login_lock_after", c.LoginLockAfter),
 		dur("login_lock_duration", c.LoginLockDuration),
+		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("metrics_addr", c.MetricsAddr),
+		dur("audit_retention", c.AuditRetention),
+		dur("housekeeping_interval", c.HousekeepingInterval),
+		dur("shutdown_drain", c.ShutdownDrain),
 	)
 }
 

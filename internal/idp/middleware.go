@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -68,7 +69,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := randomToken(s.rand, 12)
 		ctx := context.WithValue(r.Context(), ctxRequestIDKey{}, id)
-		ctx = withClientIP(ctx, remoteIP(r))
+		ctx = withClientIP(ctx, clientIP(r, s.opts.TrustedProxies))
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
@@ -90,12 +91,41 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 	})
 }
 
-func remoteIP(r *http.Request) string {
+// clientIP is the address per-IP limits and the audit log use. X-Forwarded-For is believed only
+// when the connection comes from a configured trusted proxy (IDP_TRUSTED_PROXIES): then the
+// rightmost address that is not itself a trusted proxy is the client (entries further left can be
+// forged by the client). Without trusted proxies the header is ignored.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: stop believing the chain
+		}
+		a = a.Unmap()
+		if !isTrusted(a, trusted) {
+			return a.String()
+		}
 	}
 	return host
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // pageHeaders are the security headers of every HTML page we render.

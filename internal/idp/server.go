@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -33,16 +35,18 @@ type Options struct {
 	BrandName   string
 	BrandColor  string
 	Limits      Limits
-	Policy      password.Policy
-	Mail        mail.Sender     // where codes and notices go
-	MailTmpl    *mail.Templates // nil = built from BrandName
-	Outbox      *mail.Log       // development only: served at /dev/outbox when set
-	Store       store.Store
-	Keyring     *secrets.Keyring
-	Hasher      *password.Hasher
-	Logger      *slog.Logger
-	Now         func() time.Time // nil = time.Now
-	Rand        io.Reader        // nil = crypto/rand
+	// TrustedProxies: X-Forwarded-For is believed only from these (IDP_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	Policy         password.Policy
+	Mail           mail.Sender     // where codes and notices go
+	MailTmpl       *mail.Templates // nil = built from BrandName
+	Outbox         *mail.Log       // development only: served at /dev/outbox when set
+	Store          store.Store
+	Keyring        *secrets.Keyring
+	Hasher         *password.Hasher
+	Logger         *slog.Logger
+	Now            func() time.Time // nil = time.Now
+	Rand           io.Reader        // nil = crypto/rand
 }
 
 // Server is the OpenID Provider with its hosted pages, as one http.Handler.
@@ -65,6 +69,8 @@ type Server struct {
 	limits   Limits
 	cookies  cookieNames
 	handler  http.Handler
+
+	draining atomic.Bool
 
 	corsMu      sync.Mutex
 	corsOrigins map[string]bool
@@ -254,12 +260,21 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-// handleReadyz: the database answers and a signing key can be loaded.
+// Drain makes /readyz answer 503 from now on: the process is shutting down, so load balancers
+// should stop sending new requests while the ones already sent are served.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// handleReadyz: not draining, the database answers and a signing key can be loaded.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "shutting down\n")
+		return
+	}
 	if err := s.st.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "readiness: database", "error", err)
 		w.WriteHeader(http.StatusServiceUnavailable)

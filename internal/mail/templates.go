@@ -65,9 +65,10 @@ type view struct {
 // maxBrandLen bounds the brand name, which goes into every subject.
 const maxBrandLen = 100
 
-// NewTemplates parses the embedded templates for brandName (IDP_BRAND_NAME). A missing or
-// malformed template, or a brand name that is empty, too long or holds a control character, is an
-// error.
+// NewTemplates parses the embedded templates for brandName (IDP_BRAND_NAME) and renders each
+// kind once with sample data. A missing or malformed template (a kind's or a shared part), a
+// template that fails on valid data, or a brand name that is empty, longer than 100 characters or
+// holds a control character, is an error.
 func NewTemplates(brandName string) (*Templates, error) {
 	return newTemplates(templateFS, brandName)
 }

@@ -193,8 +193,8 @@ func TestNewTemplatesBrand(t *testing.T) {
 	}
 }
 
-// TestNewTemplatesMissing removes each template file in turn: each one missing is a start-up
-// error naming what is missing.
+// TestNewTemplatesMissing removes each template file in turn, shared layouts included: each one
+// missing is a start-up error.
 func TestNewTemplatesMissing(t *testing.T) {
 	full := fstest.MapFS{}
 	err := fs.WalkDir(templateFS, "templates", func(path string, d fs.DirEntry, err error) error {
