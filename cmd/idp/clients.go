@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,9 @@ const clientsUsage = `Usage:
                      [--post-logout-redirect-uri URI ...] [--secret S] [--name N]
                      [--access-token opaque|jwt] [--no-pkce]
   idp clients list
+  idp clients update ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
+                     [--access-token opaque|jwt] [--pkce | --no-pkce]
+  idp clients rotate-secret ID [--yes]    prints the new secret once; the old one stops working
   idp clients delete ID [--yes]
 
 Types: web (server-side app, client_secret_basic), spa (browser app, public, PKCE),
@@ -141,8 +145,123 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "deleted client %s\n", id)
 		return nil
+	case "update":
+		return cmdClientUpdate(ctx, e, fs, args[1:])
+	case "rotate-secret":
+		return cmdClientRotateSecret(ctx, e, fs, args[1:])
 	default:
 		fs.Usage()
-		return usagef("clients: unknown subcommand %q (want create, list or delete)", args[0])
+		return usagef("clients: unknown subcommand %q (want create, list, update, rotate-secret or delete)", args[0])
 	}
+}
+
+// cmdClientUpdate changes the given fields; redirect lists given replace the old lists whole.
+func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
+	var redirects, postLogout multiFlag
+	name := fs.String("name", "", "new display name")
+	fs.Var(&redirects, "redirect-uri", "replace the redirect URIs (repeatable)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "replace the post-logout redirect URIs (repeatable)")
+	atFormat := fs.String("access-token", "", "access token format: opaque or jwt")
+	pkce := fs.Bool("pkce", false, "require PKCE again")
+	noPKCE := fs.Bool("no-pkce", false, "exempt a web client from PKCE (not recommended)")
+	id, rest := splitTarget(args)
+	cfg, err := loadConfig(e, fs, rest)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usagef("clients update: name the client: idp clients update ID [flags]")
+	}
+	if *pkce && *noPKCE {
+		return usagef("clients update: give --pkce or --no-pkce, not both")
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("clients update: no client with id %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	spec := idp.ClientSpec{ID: c.ID, Name: c.Name, Type: c.Type, RedirectURIs: c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, PKCEExempt: c.PKCEExempt}
+	jwt := c.AccessTokenJWT
+	spec.AccessTokenJWT = &jwt
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "name":
+			spec.Name = *name
+		case "redirect-uri":
+			spec.RedirectURIs = redirects
+		case "post-logout-redirect-uri":
+			spec.PostLogoutRedirectURIs = postLogout
+		case "pkce":
+			spec.PKCEExempt = false
+		case "no-pkce":
+			spec.PKCEExempt = true
+		}
+	})
+	switch *atFormat {
+	case "":
+	case "jwt", "opaque":
+		v := *atFormat == "jwt"
+		spec.AccessTokenJWT = &v
+	default:
+		return usagef("clients update: --access-token must be opaque or jwt")
+	}
+	if err := spec.Validate(cfg.Production()); err != nil {
+		return usageError{"clients update:\n" + err.Error()}
+	}
+	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt =
+		spec.Name, spec.RedirectURIs, spec.PostLogoutRedirectURIs, *spec.AccessTokenJWT, spec.PKCEExempt
+	if err := st.UpdateClient(ctx, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
+	return nil
+}
+
+// cmdClientRotateSecret replaces a confidential client's secret; the old one stops working at
+// once (running servers forget cached verifications of it because the stored hash changed).
+func cmdClientRotateSecret(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	id, rest := splitTarget(args)
+	cfg, err := loadConfig(e, fs, rest)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usagef("clients rotate-secret: name the client: idp clients rotate-secret ID")
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("clients rotate-secret: no client with id %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	if !c.Type.Confidential() {
+		return fmt.Errorf("clients rotate-secret: %s is a public (%s) client: it has no secret", c.ID, c.Type)
+	}
+	if !*yes && !confirm(e, fmt.Sprintf("Replace the secret of %q? The old one stops working at once.", c.ID)) {
+		return errors.New("clients rotate-secret: not confirmed, nothing changed")
+	}
+	secret, hash, err := newAdmin(cfg, st).NewClientSecret()
+	if err != nil {
+		return err
+	}
+	if err := st.SetClientSecretHash(ctx, c.ID, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "new client secret for %s (shown once, store it now): %s\n", c.ID, secret)
+	return nil
 }

@@ -243,7 +243,24 @@ func (f *flowEnv) keep(vals ...string) {
 
 func setupFlow(t *testing.T, databaseURL string) *flowEnv {
 	t.Helper()
-	p := startIdP(t, databaseURL, nil)
+	return setupFlowWith(t, databaseURL, nil)
+}
+
+// rebind points the flow at another IdP (same clients and users, e.g. restored from a backup).
+func (f *flowEnv) rebind(t *testing.T, p *testIdP) {
+	t.Helper()
+	prov, err := oidc.NewProvider(context.Background(), p.issuer)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	f.idp, f.provider = p, prov
+	f.oauth.Endpoint = prov.Endpoint()
+	f.verifier = prov.Verifier(&oidc.Config{ClientID: f.oauth.ClientID})
+}
+
+func setupFlowWith(t *testing.T, databaseURL string, extra map[string]string) *flowEnv {
+	t.Helper()
+	p := startIdP(t, databaseURL, extra)
 	r := startRP(t)
 	f := &flowEnv{idp: p, rp: r, email: "ada@example.com", password: "correct horse battery staple"}
 	p.cli(t, f.password+"\n", "users", "create", "--email", "Ada@Example.com", "--password-stdin", "--verified")

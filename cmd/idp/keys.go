@@ -11,8 +11,10 @@ import (
 )
 
 const keysUsage = `Usage:
-  idp keys list     show the signing keys (the active one signs; published ones are in the JWKS)
-  idp keys rotate   make a new key the active one; old keys stay published until their tokens expire
+  idp keys list       show the signing keys (the active one signs; published ones are in the JWKS)
+  idp keys rotate     make a new key the active one; old keys stay published until their tokens expire
+  idp keys reencrypt  after changing SECRET_KEY (old value in SECRET_KEY_PREVIOUS): re-seal every
+                      private key with the new SECRET_KEY; then SECRET_KEY_PREVIOUS can be removed
 
 Needs SECRET_KEY (the private keys are stored encrypted with a key derived from it).
 
@@ -26,9 +28,9 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 		return usagef("keys: say list or rotate")
 	}
 	sub := args[0]
-	if sub != "list" && sub != "rotate" {
+	if sub != "list" && sub != "rotate" && sub != "reencrypt" {
 		fs.Usage()
-		return usagef("keys: unknown subcommand %q (want list or rotate)", sub)
+		return usagef("keys: unknown subcommand %q (want list, rotate or reencrypt)", sub)
 	}
 	cfg, err := loadConfig(e, fs, args[1:])
 	if err != nil {
@@ -53,6 +55,13 @@ func cmdKeys(ctx context.Context, e env, args []string) error {
 	}
 	retention := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + time.Hour
 	keys := idp.NewKeys(st, kr, nil, func() time.Time { return time.Now().UTC() }, retention)
+	if sub == "reencrypt" {
+		n, err := keys.Reencrypt(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "re-sealed %d signing keys with the current SECRET_KEY\n", n)
+	}
 	if sub == "rotate" {
 		if err := keys.Ensure(ctx); err != nil {
 			return err

@@ -37,12 +37,13 @@ Usage:
   idp [serve] [flags]        run the server (the default)
   idp migrate up|down|version
   idp users create --email E (--password P | --password-stdin) [--verified]
-  idp users list
+  idp users list|show|disable|enable|revoke-sessions|delete
   idp clients create --id ID --type web|spa|native|service [--redirect-uri URI ...] [flags]
-  idp clients list
-  idp clients delete ID [--yes]
-  idp keys list
-  idp keys rotate
+  idp clients list|update|rotate-secret|delete
+  idp keys list|rotate|reencrypt
+  idp audit tail|search [flags]
+  idp backup --out FILE
+  idp restore --in FILE [--force]
   idp healthcheck [--url URL]  exit 0 when the local server is ready (container HEALTHCHECK)
 
 Every command reads its configuration from the environment (see README.md, "Configuration");
@@ -68,6 +69,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdKeys(ctx, e, args[1:])
 	case "healthcheck":
 		return cmdHealthcheck(ctx, e, args[1:])
+	case "audit":
+		return cmdAudit(ctx, e, args[1:])
+	case "backup":
+		return cmdBackup(ctx, e, args[1:])
+	case "restore":
+		return cmdRestore(ctx, e, args[1:])
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

@@ -3,15 +3,27 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/store"
 )
 
 const usersUsage = `Usage:
   idp users create --email E (--password P | --password-stdin) [--verified]
   idp users list
+  idp users show USER
+  idp users disable USER        sign-in refused; every session and token revoked at once
+  idp users enable USER
+  idp users revoke-sessions USER [--yes]
+  idp users delete USER [--yes]
+
+USER is an email address or a user id.
 
 create registers a person. --password-stdin reads the password from the first line of standard
 input (keeps it out of the shell history and the process list). --verified marks the email as
@@ -80,8 +92,102 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%t\t%s\n", u.ID, u.Email, u.EmailVerified, u.MFAEnabled, u.Disabled, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
+	case "show", "disable", "enable", "revoke-sessions", "delete":
+		return cmdUserAction(ctx, e, fs, args[0], args[1:])
 	default:
 		fs.Usage()
-		return usagef("users: unknown subcommand %q (want create or list)", args[0])
+		return usagef("users: unknown subcommand %q (want create, list, show, disable, enable, revoke-sessions or delete)", args[0])
 	}
+}
+
+// splitTarget takes the positional USER (or ID) off args wherever it stands among the flags.
+func splitTarget(args []string) (string, []string) {
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return "", args
+}
+
+// findUser looks a user up by email (anything with an @) or id.
+func findUser(ctx context.Context, st store.Store, ref string) (*store.User, error) {
+	var u *store.User
+	var err error
+	if strings.Contains(ref, "@") {
+		u, err = st.GetUserByEmail(ctx, idp.NormalizeEmail(ref))
+	} else {
+		u, err = st.GetUser(ctx, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", ref)
+	}
+	return u, err
+}
+
+func cmdUserAction(ctx context.Context, e env, fs *flag.FlagSet, action string, args []string) error {
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	ref, rest := splitTarget(args)
+	cfg, err := loadConfig(e, fs, rest)
+	if err != nil {
+		return err
+	}
+	if ref == "" {
+		return usagef("users %s: name the user: idp users %s EMAIL-OR-ID", action, action)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, ref)
+	if err != nil {
+		return fmt.Errorf("users %s: %w", action, err)
+	}
+	now := time.Now().UTC()
+	audit := func(typ string) {
+		if err := st.AppendAudit(ctx, &store.AuditEvent{At: now, Type: typ, UserID: u.ID, Detail: map[string]string{"by": "cli"}}); err != nil {
+			fmt.Fprintf(e.stderr, "warning: audit event not written: %v\n", err)
+		}
+	}
+	switch action {
+	case "show":
+		sessions, err := st.ListSessions(ctx, u.ID, now)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "id\t%s\nemail\t%s\nemail verified\t%t\ntwo-step\t%t\ndisabled\t%t\ncreated\t%s\nupdated\t%s\nlive sessions\t%d\n",
+			u.ID, u.Email, u.EmailVerified, u.MFAEnabled, u.Disabled, u.CreatedAt.Format(time.RFC3339), u.UpdatedAt.Format(time.RFC3339), len(sessions))
+		return tw.Flush()
+	case "disable", "enable":
+		if err := st.SetUserDisabled(ctx, u.ID, action == "disable", now); err != nil {
+			return err
+		}
+		audit("user." + action + "d")
+		fmt.Fprintf(e.stdout, "%sd %s\n", action, u.Email)
+		return nil
+	case "revoke-sessions":
+		if !*yes && !confirm(e, fmt.Sprintf("Sign %s out everywhere (every session and refresh token)?", u.Email)) {
+			return errors.New("users revoke-sessions: not confirmed, nothing changed")
+		}
+		n, err := st.RevokeUserSessions(ctx, u.ID, "", now)
+		if err != nil {
+			return err
+		}
+		audit("session.revoked_all")
+		fmt.Fprintf(e.stdout, "revoked %d sessions of %s and all their refresh tokens\n", n, u.Email)
+		return nil
+	case "delete":
+		if !*yes && !confirm(e, fmt.Sprintf("Delete %s and everything that is theirs? This cannot be undone.", u.Email)) {
+			return errors.New("users delete: not confirmed, nothing deleted")
+		}
+		if err := st.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		audit("user.deleted")
+		fmt.Fprintf(e.stdout, "deleted %s\n", u.Email)
+		return nil
+	}
+	return nil
 }

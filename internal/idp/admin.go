@@ -188,6 +188,17 @@ func (a *Admin) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clien
 	return c, secret, nil
 }
 
+// NewClientSecret generates a secret (256 bits) and its stored hash.
+func (a *Admin) NewClientSecret() (secret, hash string, err error) {
+	if secret, err = randomToken(a.Rand, 32); err != nil {
+		return "", "", err
+	}
+	if hash, err = a.Hasher.Hash(secret); err != nil {
+		return "", "", err
+	}
+	return secret, hash, nil
+}
+
 // EnsureDevClient registers the example dashboard in development, once.
 func (a *Admin) EnsureDevClient(ctx context.Context) (created bool, err error) {
 	if a.Production {

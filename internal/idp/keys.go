@@ -236,3 +236,33 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 	}
 	return out, nil
 }
+
+// Reencrypt seals every private key with the current SECRET_KEY (after a rotation that put the
+// old one in SECRET_KEY_PREVIOUS). Returns how many keys were re-sealed; keys already sealed with
+// the current secret are left alone, so running it twice is harmless.
+func (k *Keys) Reencrypt(ctx context.Context) (int, error) {
+	rows, err := k.store.ListSigningKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, row := range rows {
+		if !k.keyring.NeedsReseal(row.PrivateEnc) {
+			continue
+		}
+		der, err := k.keyring.Open(sealPurposeSigningKey, row.PrivateEnc)
+		if err != nil {
+			return n, fmt.Errorf("open signing key %s: neither SECRET_KEY nor SECRET_KEY_PREVIOUS fits", row.ID)
+		}
+		sealed, err := k.keyring.Seal(sealPurposeSigningKey, der)
+		if err != nil {
+			return n, err
+		}
+		if err := k.store.SetSigningKeyPrivate(ctx, row.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	k.invalidate()
+	return n, nil
+}

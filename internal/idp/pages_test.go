@@ -498,3 +498,58 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+// quietSender delivers to an outbox without logging anything (a stand-in for Brevo or SMTP,
+// whose clients never log bodies), so the server's own logs can be searched for secrets.
+type quietSender struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+}
+
+func (q *quietSender) Send(_ context.Context, m mail.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs = append(q.msgs, m)
+	return nil
+}
+
+// TestLogsHoldNoSecrets: a signup, code, sign-in and reset leave no password, code, session
+// cookie or handle in the logs.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	q := &quietSender{}
+	h := newHarnessWith(t, func(o *Options) { o.Mail, o.Outbox = q, nil })
+	b := newTestBrowser(t)
+	_, hv, _ := h.signup(t, b, "quiet@example.com", ownerPW)
+	q.mu.Lock()
+	code := codePattern.FindStringSubmatch(q.msgs[0].Text)[1]
+	q.mu.Unlock()
+	h.enterCode(t, b, verifyPath, hv, code)
+	h.canLogin(t, "quiet@example.com", "a wrong password for the log test")
+	h.canLogin(t, "quiet@example.com", ownerPW)
+	u, _ := h.st.GetUserByEmail(context.Background(), "quiet@example.com")
+	if u == nil || !u.EmailVerified {
+		t.Fatal("flow did not complete")
+	}
+	var cookies []string
+	for _, c := range b.Jar.Cookies(mustURL(t, h.ts.URL)) {
+		cookies = append(cookies, c.Value)
+	}
+	logs := h.logs.String()
+	for _, secret := range append([]string{ownerPW, "a wrong password for the log test", code, hv}, cookies...) {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Errorf("the log contains a secret (%.6s…)", secret)
+		}
+	}
+	if !strings.Contains(logs, `"request_id"`) {
+		t.Error("log lines carry no request id")
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
