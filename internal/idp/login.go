@@ -248,6 +248,11 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		if c, err := s.st.LatestEmailCode(ctx, u.ID, store.PurposeVerify); err == nil && c.PendingPasswordHash != "" {
 			ok, _, _ = s.hasher.Verify(c.PendingPasswordHash, pw)
 			pending = c
+		} else if u.PasswordHash != "" {
+			// Created by an operator without --verified: the password is set, the email is not
+			// proven yet. A code proves it (and changes no password).
+			ok, _, _ = s.hasher.Verify(u.PasswordHash, pw)
+			pending = &store.EmailCode{}
 		} else {
 			s.hasher.VerifyDummy(pw)
 		}

@@ -553,3 +553,22 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestOperatorCreatedUnverifiedUser: a user created without --verified signs in with their
+// password, lands on the code page, and is verified by the code.
+func TestOperatorCreatedUnverifiedUser(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.admin.CreateUser(context.Background(), "op@example.com", ownerPW, false); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBrowser(t)
+	resp, body := postForm(t, b, h.ts.URL+"/login", url.Values{"email": {"op@example.com"}, "password": {ownerPW}})
+	m := handlePattern.FindStringSubmatch(body)
+	if resp.Request.URL.Path != verifyPath || m == nil {
+		t.Fatalf("not at the code page: %s", resp.Request.URL)
+	}
+	h.enterCode(t, b, verifyPath, unescape(m[1]), h.codeFor(t, "op@example.com"))
+	if !h.canLogin(t, "op@example.com", ownerPW) {
+		t.Error("not verified after the code")
+	}
+}
