@@ -84,7 +84,11 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 					s.renderError(rec, r, http.StatusInternalServerError, msgInternal)
 				}
 			}
-			s.log.InfoContext(ctx, "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			level := slog.LevelInfo
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+				level = slog.LevelDebug // probes every few seconds would drown the log
+			}
+			s.log.Log(ctx, level, "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 				"duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(rec, r)
