@@ -29,9 +29,10 @@ import (
 
 // testIdP is a real `idp serve` (the same run() main calls) on a free port.
 type testIdP struct {
-	issuer string
-	env    map[string]string
-	stderr *syncBuffer
+	issuer  string
+	metrics string // the /metrics URL (its own listener)
+	env     map[string]string
+	stderr  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -75,12 +76,14 @@ func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testId
 	t.Helper()
 	port := freePort(t)
 	issuer := fmt.Sprintf("http://localhost:%d", port)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := map[string]string{
-		"IDP_ENV":      "development",
-		"PORT":         fmt.Sprint(port),
-		"ISSUER":       issuer,
-		"IDP_DATA_DIR": filepath.Join(t.TempDir(), "data"),
-		"DATABASE_URL": databaseURL,
+		"IDP_METRICS_ADDR": metricsAddr,
+		"IDP_ENV":          "development",
+		"PORT":             fmt.Sprint(port),
+		"ISSUER":           issuer,
+		"IDP_DATA_DIR":     filepath.Join(t.TempDir(), "data"),
+		"DATABASE_URL":     databaseURL,
 		// Cheap but valid hashing parameters keep the race-detector run fast.
 		"IDP_ARGON2_MEMORY_KIB": "19456",
 		"IDP_LOG_LEVEL":         "debug",
@@ -88,7 +91,7 @@ func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testId
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := &testIdP{issuer: issuer, env: env, stderr: &syncBuffer{}}
+	p := &testIdP{issuer: issuer, metrics: "http://" + metricsAddr + "/metrics", env: env, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -464,6 +467,26 @@ func TestEndToEnd(t *testing.T) {
 			resp.Body.Close()
 			if q := f.rp.next(t); q.Get("error") != "login_required" {
 				t.Errorf("prompt=none after logout: %v", q)
+			}
+
+			// Metrics: on their own listener, never on the public port.
+			if resp, err := http.Get(f.idp.issuer + "/metrics"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("public /metrics answered %d", resp.StatusCode)
+				}
+			}
+			resp, err = http.Get(f.idp.metrics)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{`idp_logins_total{outcome="success"}`, `idp_token_grants_total{grant_type="refresh_token",outcome="error"}`,
+				`idp_token_grants_total{grant_type="client_credentials",outcome="ok"} 1`, `route="/oauth/token"`, "idp_db_open_connections"} {
+				if !strings.Contains(string(mb), want) {
+					t.Errorf("metrics lack %s", want)
+				}
 			}
 
 			// Logs never hold a password, code, token, id_token_hint or secret.

@@ -12,8 +12,10 @@ import (
 	"github.com/fintech-idp/idp/internal/config"
 	"github.com/fintech-idp/idp/internal/idp"
 	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/metrics"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
+	"github.com/fintech-idp/idp/internal/store"
 )
 
 const serveUsage = `Usage: idp serve [flags]
@@ -74,7 +76,14 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 	}
 
-	sender, outbox, err := newMailSender(cfg, log)
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "off" && cfg.MetricsAddr != "" {
+		m = metrics.New()
+		if in, ok := st.(store.Instrumented); ok {
+			m.RegisterDBPool(func() metrics.PoolStats { return metrics.PoolStats(in.PoolStats()) })
+		}
+	}
+	sender, outbox, err := newMailSender(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -87,7 +96,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
 		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
 		Limits: limits(cfg), Policy: password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName},
-		Mail: sender, MailTmpl: tmpl, Outbox: outbox, TrustedProxies: cfg.TrustedProxies,
+		Mail: sender, MailTmpl: tmpl, Outbox: outbox, TrustedProxies: cfg.TrustedProxies, Metrics: m,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
 	})
 	if err != nil {
@@ -107,6 +116,26 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	// Metrics on their own address, never the public port.
+	var ms *http.Server
+	if m != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+		ms = m.Server(cfg.MetricsAddr)
+		go func() { _ = ms.Serve(mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	hkCtx, stopHK := context.WithCancel(context.Background())
+	defer stopHK()
+	hkDone := make(chan struct{})
+	go func() {
+		defer close(hkDone)
+		srv.RunHousekeeping(hkCtx, idp.Housekeeping{Interval: cfg.HousekeepingInterval,
+			AuditRetention: cfg.AuditRetention, KeyRotationPeriod: cfg.KeyRotationPeriod})
+	}()
+
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCertFile != "" {
@@ -130,9 +159,14 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	time.Sleep(cfg.ShutdownDrain)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	stopHK()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if ms != nil {
+		_ = ms.Shutdown(sctx)
+	}
+	<-hkDone
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -152,15 +186,24 @@ func senderName(cfg *config.Config) string {
 	return cfg.BrandName
 }
 
-func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, *mail.Log, error) {
+func newMailSender(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (mail.Sender, *mail.Log, error) {
 	name := senderName(cfg)
+	observe := func(provider string) func(string, time.Duration) {
+		return func(outcome string, d time.Duration) {
+			if outcome == mail.OutcomeSent {
+				m.ExternalCall(provider, "ok", d)
+			} else {
+				m.ExternalCall(provider, "error", d)
+			}
+		}
+	}
 	switch cfg.MailSender() {
 	case config.MailBrevo:
 		b, err := mail.NewBrevo(mail.BrevoConfig{APIKey: cfg.BrevoAPIKey, BaseURL: cfg.BrevoAPIURL,
-			SenderEmail: cfg.SenderEmail, SenderName: name, Logger: log})
+			SenderEmail: cfg.SenderEmail, SenderName: name, Logger: log, Observe: observe("brevo")})
 		return b, nil, err
 	case config.MailSMTP:
-		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.SenderEmail, name)
+		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.SenderEmail, name, mail.WithSMTPLogger(log), mail.WithSMTPObserve(observe("smtp")))
 		return s, nil, err
 	case config.MailLog:
 		log.Warn("no BREVO_API_KEY or SMTP_URL: emails are only logged and listed at /dev/outbox (development)")

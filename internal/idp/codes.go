@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/metrics"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -39,7 +40,10 @@ var (
 )
 
 // limitedError says when the person may try again.
-type limitedError struct{ retryAfter time.Duration }
+type limitedError struct {
+	retryAfter time.Duration
+	kind       string // metrics: email_cooldown or email_send
+}
 
 func (e *limitedError) Error() string { return fmt.Sprintf("limited for %s", e.retryAfter) }
 
@@ -47,14 +51,15 @@ func (e *limitedError) Error() string { return fmt.Sprintf("limited for %s", e.r
 // as a keyed hash, short TTL, counted tries, resend voids the previous code, cooldown and send
 // limits per account and IP held in the store so they hold across replicas.
 type codes struct {
-	st     store.Store
-	mail   mail.Sender
-	tmpl   *mail.Templates
-	key    []byte // HMAC key for code hashes, derived from SECRET_KEY
-	limits Limits
-	now    func() time.Time
-	rand   io.Reader
-	audit  *auditor
+	st      store.Store
+	mail    mail.Sender
+	tmpl    *mail.Templates
+	key     []byte // HMAC key for code hashes, derived from SECRET_KEY
+	limits  Limits
+	now     func() time.Time
+	rand    io.Reader
+	audit   *auditor
+	metrics *metrics.Metrics
 }
 
 // hash binds the code to its user, purpose and code id: a 6-digit code has little entropy, so
@@ -86,7 +91,7 @@ func (c *codes) checkSendAllowed(ctx context.Context, userID, purpose, ip string
 	now := c.now()
 	if last, err := c.st.LatestEmailCode(ctx, userID, purpose); err == nil {
 		if wait := last.CreatedAt.Add(c.limits.EmailResendCooldown).Sub(now); wait > 0 {
-			return &limitedError{retryAfter: wait}
+			return &limitedError{retryAfter: wait, kind: "email_cooldown"}
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -100,7 +105,7 @@ func (c *codes) checkSendAllowed(ctx context.Context, userID, purpose, ip string
 			return err
 		}
 		if ctr.Count > lim.limit {
-			return &limitedError{retryAfter: ctr.WindowStart.Add(time.Hour).Sub(now)}
+			return &limitedError{retryAfter: ctr.WindowStart.Add(time.Hour).Sub(now), kind: "email_send"}
 		}
 	}
 	return nil
@@ -118,6 +123,11 @@ func (c *codes) send(ctx context.Context, u *store.User, purpose, pendingHash, i
 // handle before the email goes out in the background).
 func (c *codes) sendWithID(ctx context.Context, u *store.User, purpose, pendingHash, ip, id string) error {
 	if err := c.checkSendAllowed(ctx, u.ID, purpose, ip); err != nil {
+		var lim *limitedError
+		if errors.As(err, &lim) {
+			c.metrics.CodeSent("email", "limited")
+			c.metrics.RateLimited(lim.kind)
+		}
 		return err
 	}
 	code, err := c.generate()
@@ -130,8 +140,10 @@ func (c *codes) sendWithID(ctx context.Context, u *store.User, purpose, pendingH
 	}
 	minutes := int(c.limits.EmailCodeTTL / time.Minute)
 	if err := c.deliver(ctx, u.Email, kind, id, map[string]any{"Code": code, "MinutesValid": minutes}); err != nil {
+		c.metrics.CodeSent("email", "failed")
 		return err
 	}
+	c.metrics.CodeSent("email", "sent")
 	now := c.now()
 	rec := &store.EmailCode{ID: id, UserID: u.ID, Purpose: purpose, CodeHash: c.hash(u.ID, purpose, id, code),
 		PendingPasswordHash: pendingHash, CreatedAt: now, ExpiresAt: now.Add(c.limits.EmailCodeTTL)}

@@ -229,6 +229,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			msg = "Sign-in is paused after too many failed attempts. Try again " + inDuration(wait) + ", or reset your password."
 		}
 		s.audit.log(ctx, "login.throttled", "", clientID, nil)
+		s.metrics.RateLimited("login")
+		if locked {
+			s.metrics.Login("locked")
+		} else {
+			s.metrics.Login("throttled")
+		}
 		s.showLogin(w, r, ar, http.StatusTooManyRequests, email, msg)
 		return
 	}
@@ -269,6 +275,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			userID = u.ID
 		}
 		s.audit.log(ctx, "login.failed", userID, clientID, nil)
+		s.metrics.Login("bad_credentials")
 		accountLocked, err := s.throttle.fail(ctx, keys)
 		if err != nil {
 			s.log.ErrorContext(ctx, "record failed login", "error", err)
@@ -296,11 +303,13 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.audit.log(ctx, "login.unverified", u.ID, clientID, nil)
+		s.metrics.Login("unverified")
 		s.redirectToCode(w, r, h)
 		return
 	}
 	if u.Disabled {
 		s.audit.log(ctx, "login.failed", u.ID, clientID, map[string]string{"reason": "disabled"})
+		s.metrics.Login("disabled")
 		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
 		return
 	}
@@ -320,6 +329,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit.log(ctx, "login.succeeded", u.ID, clientID, nil)
+	s.metrics.Login("success")
 	s.finishSignIn(w, r, arID, sess)
 }
 

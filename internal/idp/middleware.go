@@ -255,3 +255,18 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// countGrants records each token request by grant type and outcome.
+func (s *Server) countGrants(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		gt := r.PostFormValue("grant_type") // parses the form once; the library reuses it
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		outcome := "ok"
+		if rec.status >= 400 {
+			outcome = "error"
+		}
+		s.metrics.Grant(gt, outcome)
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/metrics"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/store"
@@ -35,6 +36,8 @@ type Options struct {
 	BrandName   string
 	BrandColor  string
 	Limits      Limits
+	// Metrics receives the counters /metrics exposes (nil = none).
+	Metrics *metrics.Metrics
 	// TrustedProxies: X-Forwarded-For is believed only from these (IDP_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
 	Policy         password.Policy
@@ -63,6 +66,7 @@ type Server struct {
 	rand     io.Reader
 	audit    *auditor
 	codes    *codes
+	metrics  *metrics.Metrics
 	throttle *throttle
 	sealer   sealer
 	policy   password.Policy
@@ -114,8 +118,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.metrics = o.Metrics
 	s.codes = &codes{st: o.Store, mail: o.Mail, tmpl: tmpl, key: derivedKey(o.Keyring, "email-code"), limits: o.Limits,
-		now: now, rand: o.Rand, audit: s.audit}
+		now: now, rand: o.Rand, audit: s.audit, metrics: o.Metrics}
 	s.throttle = &throttle{st: o.Store, limits: o.Limits, now: now}
 	s.sealer = sealer{kr: o.Keyring, now: now}
 	// A rotated key stays published as long as a token it signed can live.
@@ -184,7 +189,7 @@ const (
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestContext)
+	r.Use(s.requestContext, s.metrics.Middleware)
 	issuerCtx := op.NewIssuerInterceptor(s.provider.IssuerFromRequest)
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +206,7 @@ func (s *Server) routes() http.Handler {
 	r.With(s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
-	r.With(noStore, s.apiErrors).Handle("/oauth/token", s.provider)
+	r.With(noStore, s.countGrants, s.apiErrors).Handle("/oauth/token", s.provider)
 	r.With(noStore, s.apiErrors).Handle("/oauth/introspect", s.provider)
 	r.With(noStore, s.apiErrors).Handle("/revoke", s.provider)
 	r.With(noStore, s.apiErrors).Handle("/userinfo", s.provider)

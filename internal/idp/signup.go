@@ -283,11 +283,18 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		s.limits.EmailCodeMaxAttempts, s.now())
 	switch {
 	case err == nil:
+		s.metrics.CodeChecked("email", "ok")
 		return rec, true
 	case errors.Is(err, store.ErrTooManyAttempts):
+		s.metrics.CodeChecked("email", "too_many")
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
 		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
 	case errors.Is(err, store.ErrCodeMismatch), errors.Is(err, store.ErrNotFound):
+		outcome := "wrong"
+		if errors.Is(err, store.ErrNotFound) {
+			outcome = "expired"
+		}
+		s.metrics.CodeChecked("email", outcome)
 		// Wrong, expired, replaced and unknown look the same (no account enumeration).
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "mismatch"})
 		s.showCodePage(w, r, http.StatusBadRequest, hv, h, msgCodeWrong, "")

@@ -103,7 +103,8 @@ func openPostgres(ctx context.Context, databaseURL string) (*sqlStore, error) {
 			pgxStats(&p, pool)
 			return p
 		},
-		now: time.Now,
+		now:   time.Now,
+		locks: pgLocker{pool: pool},
 	}, nil
 }
 
@@ -173,6 +174,11 @@ func openSQLite(ctx context.Context, dataDir string) (*sqlStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	// WithLock's locks are per file: two stores on one file (one given a relative path) share them.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
 	// The writer connects first: it switches a new file to WAL before any reader opens it.
 	w, err := openSQLiteWriter(ctx, path)
 	if err != nil {
@@ -203,7 +209,8 @@ func openSQLite(ctx context.Context, dataDir string) (*sqlStore, error) {
 			sqlStats(&p, r, w)
 			return p
 		},
-		now: time.Now,
+		now:   time.Now,
+		locks: fileLocker{path: abs},
 	}, nil
 }
 

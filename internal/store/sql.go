@@ -36,6 +36,8 @@ type sqlStore struct {
 	// now is the clock for the two methods whose contract has no now parameter (SaveAuthCode's
 	// expiry check, AppendAudit's default At).
 	now func() time.Time
+	// locks takes the named locks of WithLock (sql_locks.go).
+	locks locker
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -62,15 +64,21 @@ type dialect struct {
 	// NO KEY UPDATE, which does not block inserts that merely reference the row; SQLite needs
 	// nothing, its write transactions already run one at a time (BEGIN IMMEDIATE).
 	lockRow string
+	// lockRowForDelete ends a SELECT that locks the row it reads against every other lock,
+	// including the key-share lock an INSERT takes on the row its foreign key references
+	// (PostgreSQL FOR UPDATE), so that rows referring to it cannot be added until the transaction
+	// ends (see DeleteUser). SQLite needs nothing, for the same reason as lockRow.
+	lockRowForDelete string
 }
 
 var (
 	postgresDialect = &dialect{
-		name:        "postgres",
-		dollarArgs:  true,
-		attempts:    5,
-		syncAuditID: `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), GREATEST(nextval(pg_get_serial_sequence('audit_events', 'id')), ?))`,
-		lockRow:     ` FOR NO KEY UPDATE`,
+		name:             "postgres",
+		dollarArgs:       true,
+		attempts:         5,
+		syncAuditID:      `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), GREATEST(nextval(pg_get_serial_sequence('audit_events', 'id')), ?))`,
+		lockRow:          ` FOR NO KEY UPDATE`,
+		lockRowForDelete: ` FOR UPDATE`,
 	}
 	sqliteDialect = &dialect{
 		name:           "sqlite",

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 var errAuditType = errors.New("store: an audit event needs a type")
@@ -41,18 +44,74 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
 	})
 }
 
-// ListAudit orders by time, then id, newest first. A limit of zero or less means no limit.
+// ListAudit is SearchAudit with a user and a limit.
 func (s *sqlStore) ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error) {
-	query := `SELECT ` + auditCols + ` FROM audit_events`
-	var args []any
-	if userID != "" {
-		query += ` WHERE user_id = ?`
-		args = append(args, userID)
+	return s.SearchAudit(ctx, AuditFilter{UserID: userID, Limit: limit})
+}
+
+// SearchAudit builds one query from the filter's set fields. A type prefix is compared with substr
+// rather than LIKE: SQLite's LIKE ignores ASCII case and both treat _ and % as wildcards, while
+// substr compares exactly on both databases (it counts characters on both, hence the rune count).
+// The time order uses audit_events_at_idx (or audit_events_user_id_at_idx with a user), the
+// following order the primary key.
+func (s *sqlStore) SearchAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.UserID != "" {
+		where = append(where, `user_id = ?`)
+		args = append(args, f.UserID)
 	}
-	query += ` ORDER BY at DESC, id DESC`
-	if limit > 0 {
+	if prefix, ok := strings.CutSuffix(f.Type, "*"); ok && strings.HasSuffix(prefix, ".") {
+		where = append(where, `substr(type, 1, ?) = ?`)
+		args = append(args, utf8.RuneCountInString(prefix), prefix)
+	} else if f.Type != "" {
+		where = append(where, `type = ?`)
+		args = append(args, f.Type)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, `at >= ?`)
+		args = append(args, f.Since)
+	}
+	if !f.Until.IsZero() {
+		where = append(where, `at < ?`)
+		args = append(args, f.Until)
+	}
+	order := ` ORDER BY at DESC, id DESC`
+	if f.AfterID > 0 {
+		where = append(where, `id > ?`)
+		args = append(args, f.AfterID)
+		order = ` ORDER BY id`
+	}
+	query := `SELECT ` + auditCols + ` FROM audit_events`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += order
+	if f.Limit > 0 {
 		query += ` LIMIT ?`
-		args = append(args, limit)
+		args = append(args, f.Limit)
 	}
 	return list(ctx, s.rd, scanAudit, query, args...)
+}
+
+// auditDeleteBatch is how many events one statement of DeleteAuditBefore removes: small enough
+// that SQLite's single writer is free again within milliseconds, large enough that a year of
+// events goes in a few hundred statements. A variable so that a test can make it small.
+var auditDeleteBatch = 10000
+
+// DeleteAuditBefore deletes the oldest events first, a batch per statement, until a statement
+// finds nothing (not merely fewer than a batch: another process may have been deleting the same
+// rows concurrently).
+func (s *sqlStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := s.wr.exec(ctx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE at < ? ORDER BY at, id LIMIT ?)`, t, auditDeleteBatch)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 )
 
-var errClientID = errors.New("store: a client needs an id")
+var (
+	errClientID     = errors.New("store: a client needs an id")
+	errClientSecret = errors.New("store: a client secret hash must not be empty")
+)
 
 const clientCols = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, access_token_jwt, pkce_exempt, created_at`
 
@@ -44,6 +47,32 @@ func (s *sqlStore) ListClients(ctx context.Context) ([]Client, error) {
 // call gets ErrNotFound); none survives.
 func (s *sqlStore) DeleteClient(ctx context.Context, id string) error {
 	n, err := s.wr.exec(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// UpdateClient writes the mutable columns only, so that a caller holding an older copy of the
+// client cannot put back a secret that was rotated meanwhile.
+func (s *sqlStore) UpdateClient(ctx context.Context, c *Client) error {
+	n, err := s.wr.exec(ctx, `UPDATE clients
+		SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, access_token_jwt = ?, pkce_exempt = ?
+		WHERE id = ?`,
+		c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt, c.ID)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// SetClientSecretHash refuses an empty hash: for a confidential client it would not mean "no
+// secret" but a client nobody can authenticate as, and a public client has no secret to rotate.
+func (s *sqlStore) SetClientSecretHash(ctx context.Context, id, hash string) error {
+	if hash == "" {
+		return errClientSecret
+	}
+	n, err := s.wr.exec(ctx, `UPDATE clients SET secret_hash = ? WHERE id = ?`, hash, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

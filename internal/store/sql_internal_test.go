@@ -162,23 +162,29 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
+// migratedPostgresStore is a fresh PostgreSQL store in a schema of its own; it skips or fails as
+// pgtest does without IDP_TEST_DATABASE_URL.
+func migratedPostgresStore(t *testing.T) *sqlStore {
+	t.Helper()
+	dbURL := pgtest.FreshSchema(t)
+	if err := Migrate(t.Context(), dbURL, "", "up"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openPostgres(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // TestEmailCodesGoWithTheirUser: email_codes references users ON DELETE CASCADE in both schemas
-// (the Store has no DeleteUser; an operator deleting a user by hand must not leave codes behind).
+// (DeleteUser deletes them itself, but an operator deleting a user by hand must not leave codes
+// behind either).
 func TestEmailCodesGoWithTheirUser(t *testing.T) {
 	stores := map[string]func(t *testing.T) *sqlStore{"sqlite": migratedSQLiteStore}
 	if os.Getenv("IDP_TEST_DATABASE_URL") != "" || os.Getenv("IDP_TEST_DB_REQUIRED") == "1" {
-		stores["postgres"] = func(t *testing.T) *sqlStore {
-			dbURL := pgtest.FreshSchema(t)
-			if err := Migrate(t.Context(), dbURL, "", "up"); err != nil {
-				t.Fatal(err)
-			}
-			s, err := openPostgres(t.Context(), dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}
+		stores["postgres"] = migratedPostgresStore
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -208,5 +214,119 @@ func TestEmailCodesGoWithTheirUser(t *testing.T) {
 				t.Fatalf("%d codes of the deleted user left, %d of the other, want 0 and 2", gone, kept)
 			}
 		})
+	}
+}
+
+// TestDeleteUserWaitsForReferringInserts: with PostgreSQL at READ COMMITTED, a session insert
+// that is still uncommitted when DeleteUser starts is invisible to its DELETE FROM sessions. The
+// user row lock (FOR UPDATE, which conflicts with the insert's key-share lock) makes DeleteUser
+// wait for it and then delete the session too; without it, DELETE FROM users would wait and then
+// fail on the foreign key. (SQLite runs write transactions one at a time.)
+func TestDeleteUserWaitsForReferringInserts(t *testing.T) {
+	s := migratedPostgresStore(t)
+	ctx, now := t.Context(), time.Now()
+	if err := s.CreateUser(ctx, &User{ID: "u", Email: "u@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.wr.x.(*sql.DB).BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := (runner{d: s.d, x: tx}).exec(ctx, `INSERT INTO sessions (id, token_hash, user_id, auth_time, created_at, last_seen_at, expires_at)
+		VALUES ('s', 'h', 'u', ?, ?, ?, ?)`, now, now, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.DeleteUser(ctx, "u") }()
+	select {
+	case err := <-done:
+		t.Fatalf("DeleteUser returned (%v) while a session insert for the user was uncommitted", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("DeleteUser after the insert committed: %v", err)
+	}
+	if _, err := s.GetSession(ctx, "s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the session inserted meanwhile: %v, want ErrNotFound", err)
+	}
+}
+
+// advisoryHeld counts the granted advisory locks on key in the current database.
+func advisoryHeld(t *testing.T, s *sqlStore, key int64) int {
+	t.Helper()
+	var n int
+	err := s.rd.row(t.Context(), `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND ((classid::bigint << 32) | objid::bigint) = ?`, key).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAdvisoryLock: WithLock holds a session advisory lock on the key of (schema, name) while fn
+// runs and none afterwards (the connection went back to the pool unlocked); another schema's lock
+// of the same name is another lock.
+func TestAdvisoryLock(t *testing.T) {
+	s, other := migratedPostgresStore(t), migratedPostgresStore(t)
+	ctx := t.Context()
+	var schema string
+	if err := s.rd.row(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	key := advisoryKey(schema, "housekeeping")
+	var during, otherRan int
+	ran, err := s.WithLock(ctx, "housekeeping", func(ctx context.Context) error {
+		during = advisoryHeld(t, s, key)
+		if ok, err := other.WithLock(ctx, "housekeeping", noopFn); ok && err == nil {
+			otherRan = 1
+		}
+		return nil
+	})
+	if !ran || err != nil {
+		t.Fatalf("ran %v, err %v", ran, err)
+	}
+	if during != 1 {
+		t.Errorf("%d advisory locks on the key while fn ran, want 1", during)
+	}
+	if otherRan != 1 {
+		t.Error("the same name in another schema was locked out")
+	}
+	if n := advisoryHeld(t, s, key); n != 0 {
+		t.Errorf("%d advisory locks on the key after WithLock returned, want 0", n)
+	}
+	if st := s.PoolStats(); st.AcquiredConns != 0 {
+		t.Errorf("%d connections still acquired after WithLock returned", st.AcquiredConns)
+	}
+}
+
+func noopFn(context.Context) error { return nil }
+
+// TestDeleteAuditBeforeInBatches: more events than one batch all go, and the count adds up.
+func TestDeleteAuditBeforeInBatches(t *testing.T) {
+	s := migratedSQLiteStore(t)
+	ctx, now := t.Context(), time.Now()
+	defer func(n int) { auditDeleteBatch = n }(auditDeleteBatch)
+	auditDeleteBatch = 3
+	for i := range 10 {
+		at := now.Add(-time.Duration(10-i) * time.Hour) // 8 before the cut-off, 2 after
+		if i >= 8 {
+			at = now.Add(time.Duration(i) * time.Minute)
+		}
+		if err := s.AppendAudit(ctx, &AuditEvent{At: at, Type: "login.succeeded"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteAuditBefore(ctx, now)
+	if err != nil || n != 8 {
+		t.Fatalf("deleted %d (err %v), want 8", n, err)
+	}
+	left, err := s.SearchAudit(ctx, AuditFilter{})
+	if err != nil || len(left) != 2 {
+		t.Fatalf("%d events left (err %v), want 2", len(left), err)
 	}
 }

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+var errKeySealed = errors.New("store: a signing key's sealed private part must not be empty")
 
 const keyCols = `id, algorithm, private_enc, public_jwk, created_at, rotated_at`
 
@@ -48,4 +51,16 @@ func (s *sqlStore) RotateSigningKeys(ctx context.Context, next *SigningKey, now 
 // DeleteSigningKeysRotatedBefore keeps keys rotated exactly at t, and keys never rotated.
 func (s *sqlStore) DeleteSigningKeysRotatedBefore(ctx context.Context, t time.Time) (int64, error) {
 	return s.wr.exec(ctx, `DELETE FROM signing_keys WHERE rotated_at < ?`, t)
+}
+
+// SetSigningKeyPrivate refuses an empty sealed part: it would lose the key for good.
+func (s *sqlStore) SetSigningKeyPrivate(ctx context.Context, id string, sealed []byte) error {
+	if len(sealed) == 0 {
+		return errKeySealed
+	}
+	n, err := s.wr.exec(ctx, `UPDATE signing_keys SET private_enc = ? WHERE id = ?`, sealed, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
 }

@@ -81,3 +81,52 @@ func (s *sqlStore) SetUserDisabled(ctx context.Context, userID string, disabled 
 		return err
 	})
 }
+
+// DeleteUser first locks the user's row against every other lock (PostgreSQL FOR UPDATE): a
+// session or email code being inserted for the user holds a key-share lock on it, so it either
+// committed before (and is deleted below) or waits and then fails on its foreign key
+// (ErrNotFound). Codes, auth requests and tokens name the user without a foreign key (a token's
+// subject may be a client id), so they go by subject, in this order:
+//   - authorization codes first: a code redemption in flight holds its code's row lock, so the
+//     DELETE waits for it and the later statements see the tokens it minted;
+//   - refresh tokens in passes, for the reason revokeRefreshWhere loops: a rotation in flight
+//     inserts a successor the first DELETE's snapshot does not hold; a rotation that starts later
+//     finds its token gone (ErrRefreshReused);
+//   - then access tokens, sessions, email codes (their foreign key would cascade; deleting them
+//     here does not depend on it) and the user.
+//
+// Audit events have no foreign key and stay.
+func (s *sqlStore) DeleteUser(ctx context.Context, id string) error {
+	return s.withTx(ctx, func(tx runner) error {
+		var got string
+		if err := translate(tx.row(ctx, `SELECT id FROM users WHERE id = ?`+tx.d.lockRowForDelete, id).Scan(&got)); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM auth_codes WHERE subject = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM auth_requests WHERE subject = ? OR hint_subject = ?`, id, id); err != nil {
+			return err
+		}
+		for range maxRevokePasses {
+			n, err := tx.exec(ctx, `DELETE FROM refresh_tokens WHERE subject = ?`, id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		for _, q := range []string{
+			`DELETE FROM access_tokens WHERE subject = ?`,
+			`DELETE FROM sessions WHERE user_id = ?`,
+			`DELETE FROM email_codes WHERE user_id = ?`,
+			`DELETE FROM users WHERE id = ?`,
+		} {
+			if _, err := tx.exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -231,6 +231,21 @@ type AuditEvent struct {
 	Detail   map[string]string // never a secret
 }
 
+// AuditFilter selects the events SearchAudit returns. A zero field does not filter; the fields
+// that are set must all match.
+type AuditFilter struct {
+	UserID string // only the events of this user
+	// Type matches the event type exactly or, when it ends with ".*", as a prefix that keeps the
+	// dot: "login.*" matches "login.succeeded" and "login.failed", not "login" nor "loginx".
+	Type  string
+	Since time.Time // only events with At at or after Since
+	Until time.Time // only events with At before Until
+	// AfterID > 0 follows the log (`tail -f`): only events with ID > AfterID, in ascending ID
+	// order instead of newest first.
+	AfterID int64
+	Limit   int // at most this many events; zero or less means no limit
+}
+
 // IssueParams describes one atomic token issuance (see Store.IssueTokens).
 type IssueParams struct {
 	Now time.Time
@@ -279,6 +294,15 @@ type Store interface {
 	// SetUserDisabled enables or disables a user. Disabling revokes, in the same transaction,
 	// every session, access token and refresh token of the user. ErrNotFound when unknown.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
+	// DeleteUser removes the user and, in the same transaction, everything that is theirs: their
+	// sessions and email codes, the access and refresh tokens whose Subject is the user, the
+	// authorization codes (tombstones included) and auth requests naming them (Subject, or
+	// HintSubject of a pending request). Audit events stay, their UserID kept as text; counters
+	// are left to expire (their keys are the caller's). The email address is free again
+	// afterwards. A session or email code created for the user concurrently is either deleted
+	// too or refused with ErrNotFound, and a refresh token rotated concurrently goes together
+	// with its successor. ErrNotFound when unknown.
+	DeleteUser(ctx context.Context, id string) error
 
 	// CreateClient inserts c. ErrConflict when the id is taken.
 	CreateClient(ctx context.Context, c *Client) error
@@ -289,6 +313,14 @@ type Store interface {
 	// DeleteClient removes the client together with its auth requests, codes, tokens and refresh
 	// tokens, in one transaction. ErrNotFound when unknown.
 	DeleteClient(ctx context.Context, id string) error
+	// UpdateClient replaces the mutable fields of the client c.ID with c's: Name, RedirectURIs,
+	// PostLogoutRedirectURIs, AccessTokenJWT and PKCEExempt. Type, SecretHash and CreatedAt stay
+	// as stored whatever c holds (SetClientSecretHash replaces the secret). Tokens already issued
+	// are not touched. ErrNotFound when unknown.
+	UpdateClient(ctx context.Context, c *Client) error
+	// SetClientSecretHash replaces the client's secret hash (rotate-secret): from then on only the
+	// new secret authenticates it. hash must not be empty. ErrNotFound when unknown.
+	SetClientSecretHash(ctx context.Context, id, hash string) error
 
 	// CreateSigningKey inserts k.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
@@ -300,6 +332,10 @@ type Store interface {
 	// DeleteSigningKeysRotatedBefore removes keys rotated before t (no token they signed is still
 	// valid). Returns how many.
 	DeleteSigningKeysRotatedBefore(ctx context.Context, t time.Time) (int64, error)
+	// SetSigningKeyPrivate replaces the sealed private part (PrivateEnc) of the key id and nothing
+	// else: re-sealing every key under a new SECRET_KEY (`idp keys reencrypt`). sealed must not be
+	// empty. ErrNotFound when unknown.
+	SetSigningKeyPrivate(ctx context.Context, id string, sealed []byte) error
 
 	// CreateAuthRequest inserts r.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
@@ -406,12 +442,44 @@ type Store interface {
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// ListAudit returns the newest events first, at most limit (no limit when limit <= 0),
-	// optionally only those of one user (userID != "").
+	// optionally only those of one user (userID != ""). It is SearchAudit with only UserID and
+	// Limit set.
 	ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error)
+	// SearchAudit returns the events that match f, newest first (by At, then ID), at most
+	// f.Limit. When f.AfterID > 0 it returns the events with ID > f.AfterID oldest first (by ID),
+	// for `tail -f` style following: pass the highest ID seen so far. IDs grow in insertion
+	// order; with PostgreSQL an insert that commits after a later one (milliseconds apart, under
+	// load) may carry the lower ID, so a follower can in rare cases skip an event that a search
+	// finds.
+	SearchAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// DeleteAuditBefore removes the events whose At is before t (retention); events at t stay.
+	// Returns how many. It deletes in batches, each its own transaction, so that a large backlog
+	// does not hold up other writers: when it fails half-way, the batches before stay deleted.
+	DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error)
 
 	// DeleteExpired removes auth requests, authorization codes, tokens, sessions and email codes
 	// whose expiry is at or before now (code tombstones, consumed email codes and revoked rows
 	// included), and counters whose every hit is at least its window old (hit + window at or
 	// before now: whatever window it counted in has ended). Returns how many rows in all.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+
+	// WithLock runs fn while holding the lock called name, which every process using the
+	// database shares, and returns (true, fn's error). When another holder has the lock it
+	// returns (false, nil) at once without running fn: it never waits. The lock is released when
+	// fn returns or panics, also when ctx ends meanwhile (fn gets ctx and should stop then). A ctx
+	// that has already ended returns (false, ctx.Err()) without running fn. It is not reentrant:
+	// a nested call for the same name returns (false, nil). name must not be empty.
+	//
+	// It is meant for work that is safe but wasteful to run twice at once, such as housekeeping
+	// with several replicas: should the database connection holding the lock break while fn
+	// runs, the lock is gone and another process may start too.
+	//
+	// PostgreSQL: a session-level advisory lock (pg_try_advisory_lock) on a connection of the
+	// pool held for the duration, keyed by a 64-bit hash of the current schema and name (so
+	// deployments in separate schemas of one database do not exclude each other), unlocked after
+	// fn; a connection whose unlock fails is closed, which releases it. SQLite: a mutex per
+	// database file and name inside this process. That is the whole cluster, because one
+	// embedded SQLite file serves one server process (replicas need PostgreSQL); a CLI command
+	// run beside the server is another process and does not see the lock.
+	WithLock(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error)
 }

@@ -1,5 +1,6 @@
 // Package pgtest gives tests a PostgreSQL database of their own: IDP_TEST_DATABASE_URL with a
-// fresh schema on search_path, dropped at cleanup. Without IDP_TEST_DATABASE_URL the test skips,
+// fresh schema on search_path (or, where a test needs a whole database, a fresh database on the
+// same server), dropped at cleanup. Without IDP_TEST_DATABASE_URL the test skips,
 // unless IDP_TEST_DB_REQUIRED=1 (CI), where it fails instead: a missing database must never pass
 // silently.
 package pgtest
@@ -65,5 +66,45 @@ func FreshSchema(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// FreshDatabase creates a database of its own on the server of IDP_TEST_DATABASE_URL (the role
+// needs CREATEDB) and returns the URL of IDP_TEST_DATABASE_URL pointing at it instead, dropped at
+// cleanup (connections still open to it are terminated). For tests that need the public schema
+// or a whole database, such as restoring a backup.
+func FreshDatabase(t testing.TB) string {
+	t.Helper()
+	base := BaseURL(t)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "idp_test_" + hex.EncodeToString(b)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to IDP_TEST_DATABASE_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("connect for cleanup: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("IDP_TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
 	return u.String()
 }

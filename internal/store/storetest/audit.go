@@ -200,3 +200,132 @@ func testDeleteExpired(t *testing.T, e *env) {
 		t.Fatalf("second DeleteExpired removed %d rows, want 0", got)
 	}
 }
+
+// testSearchAudit: every filter of AuditFilter alone and together; newest first, or oldest
+// first after an id.
+func testSearchAudit(t *testing.T, e *env) {
+	base := e.now.Add(-time.Hour)
+	var ev []store.AuditEvent // in insertion order, which is time order
+	for i, x := range []struct{ typ, user, client string }{
+		{"user.created", "u1", ""},
+		{"login.failed", "u1", ""},
+		{"login.succeeded", "u1", "c1"},
+		{"login.succeeded", "u2", "c1"},
+		{"loginx.weird", "u2", ""}, // shares "login" but not "login."
+		{"login", "u1", ""},        // the prefix without its dot
+		{"LOGIN.FAILED", "u1", ""}, // another case
+		{"session.revoked", "u2", ""},
+		{"session.revoked", "", ""}, // at the same instant as the one before: ID breaks the tie
+	} {
+		at := base.Add(time.Duration(min(i, 7)) * time.Minute)
+		a := store.AuditEvent{At: at, Type: x.typ, UserID: x.user, ClientID: x.client, IP: "192.0.2.1", Detail: map[string]string{"i": string(rune('a' + i))}}
+		must(t, e.s.AppendAudit(e.ctx, &a))
+		ev = append(ev, a)
+	}
+	// newest lists events by index, newest first; oldest in ascending order.
+	newest := func(is ...int) []store.AuditEvent {
+		out := make([]store.AuditEvent, 0, len(is))
+		for i := len(is) - 1; i >= 0; i-- {
+			out = append(out, ev[is[i]])
+		}
+		return out
+	}
+	oldest := func(is ...int) []store.AuditEvent {
+		var out []store.AuditEvent
+		for _, i := range is {
+			out = append(out, ev[i])
+		}
+		return out
+	}
+	at := func(i int) time.Time { return ev[i].At }
+	for _, tc := range []struct {
+		name string
+		f    store.AuditFilter
+		want []store.AuditEvent
+	}{
+		{"no filter", store.AuditFilter{}, newest(0, 1, 2, 3, 4, 5, 6, 7, 8)},
+		{"user", store.AuditFilter{UserID: "u1"}, newest(0, 1, 2, 5, 6)},
+		{"unknown user", store.AuditFilter{UserID: "nobody"}, nil},
+		{"exact type", store.AuditFilter{Type: "login.succeeded"}, newest(2, 3)},
+		{"a type without .* is exact", store.AuditFilter{Type: "login"}, newest(5)},
+		{"prefix", store.AuditFilter{Type: "login.*"}, newest(1, 2, 3)},
+		{"prefix matches case exactly", store.AuditFilter{Type: "LOGIN.*"}, newest(6)},
+		{"% and _ are not wildcards", store.AuditFilter{Type: "log%.*"}, nil},
+		{"_ is not a wildcard", store.AuditFilter{Type: "login_succeeded"}, nil},
+		{"* alone is no prefix", store.AuditFilter{Type: "login*"}, nil},
+		{"since is inclusive", store.AuditFilter{Since: at(6)}, newest(6, 7, 8)},
+		{"until is exclusive", store.AuditFilter{Until: at(2)}, newest(0, 1)},
+		{"window", store.AuditFilter{Since: at(1), Until: at(4)}, newest(1, 2, 3)},
+		{"everything together", store.AuditFilter{UserID: "u1", Type: "login.*", Since: at(2), Until: at(8), Limit: 5}, newest(2)},
+		{"limit", store.AuditFilter{Limit: 3}, newest(6, 7, 8)},
+		{"limit with a filter", store.AuditFilter{Type: "login.*", Limit: 2}, newest(2, 3)},
+		{"negative limit is none", store.AuditFilter{UserID: "u2", Limit: -1}, newest(3, 4, 7)},
+		{"after id: oldest first", store.AuditFilter{AfterID: ev[4].ID}, oldest(5, 6, 7, 8)},
+		{"after id with a limit: the oldest", store.AuditFilter{AfterID: ev[4].ID, Limit: 2}, oldest(5, 6)},
+		{"after id with filters", store.AuditFilter{AfterID: ev[0].ID, UserID: "u2", Type: "session.*"}, oldest(7)},
+		{"after the last id", store.AuditFilter{AfterID: ev[8].ID}, nil},
+	} {
+		e.run(tc.name, func(t *testing.T, e *env) {
+			got, err := e.s.SearchAudit(e.ctx, tc.f)
+			must(t, err)
+			same(t, "events", got, tc.want)
+			for i := range got {
+				wantUTC(t, "event", &got[i])
+			}
+		})
+	}
+	e.run("following picks up new events", func(t *testing.T, e *env) {
+		last := ev[8].ID
+		next := store.AuditEvent{At: base.Add(-24 * time.Hour), Type: "restored.old"} // an old time: followers go by id
+		must(t, e.s.AppendAudit(e.ctx, &next))
+		got, err := e.s.SearchAudit(e.ctx, store.AuditFilter{AfterID: last})
+		must(t, err)
+		same(t, "events", got, []store.AuditEvent{next})
+	})
+}
+
+// testDeleteAuditBefore: events before t go, events at t and after stay.
+func testDeleteAuditBefore(t *testing.T, e *env) {
+	cut := e.now.Add(-24 * time.Hour)
+	var kept []store.AuditEvent
+	for _, x := range []struct {
+		at   time.Time
+		keep bool
+	}{
+		{cut.Add(-48 * time.Hour), false},
+		{cut.Add(-time.Millisecond), false},
+		{cut, true},
+		{cut.Add(time.Millisecond), true},
+		{e.now, true},
+	} {
+		a := store.AuditEvent{At: x.at, Type: "login.succeeded", UserID: "u1"}
+		must(t, e.s.AppendAudit(e.ctx, &a))
+		if x.keep {
+			kept = append([]store.AuditEvent{a}, kept...) // newest first
+		}
+	}
+	n, err := e.s.DeleteAuditBefore(e.ctx, cut)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("DeleteAuditBefore removed %d events, want 2", n)
+	}
+	got, err := e.s.SearchAudit(e.ctx, store.AuditFilter{})
+	must(t, err)
+	same(t, "events", got, kept)
+	n, err = e.s.DeleteAuditBefore(e.ctx, cut)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("a second DeleteAuditBefore removed %d events, want 0", n)
+	}
+	n, err = e.s.DeleteAuditBefore(e.ctx, e.now.Add(time.Millisecond))
+	must(t, err)
+	if n != 3 {
+		t.Fatalf("DeleteAuditBefore after the newest removed %d events, want 3", n)
+	}
+	// New events are numbered after the deleted ones, never reusing their ids.
+	a := store.AuditEvent{At: e.now, Type: "after.retention"}
+	must(t, e.s.AppendAudit(e.ctx, &a))
+	if a.ID <= kept[0].ID {
+		t.Fatalf("id %d after deleting up to %d", a.ID, kept[0].ID)
+	}
+}

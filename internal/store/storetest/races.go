@@ -341,3 +341,96 @@ func testCounterRace(t *testing.T, e *env) {
 		t.Fatalf("count %d after %d concurrent hits", c.Count, racers)
 	}
 }
+
+// testDeleteUserRace: "a session or email code created for the user concurrently is either
+// deleted too or refused with ErrNotFound, and a refresh token rotated concurrently goes together
+// with its successor". Chains of refresh rotations and of session and email code inserts run while
+// the user is deleted: each call either committed before the deletion (and what it made is deleted
+// with the user) or finds the user or its token gone. The deletion itself succeeds, and nothing of
+// the user survives.
+func testDeleteUserRace(t *testing.T, e *env) {
+	c, u := e.client(), e.user()
+	const chains, links, creators = 8, 15, 6
+	heads := make([]grant, chains)
+	next := make([][]grant, chains) // built here: env is not safe for concurrent use
+	for i := range chains {
+		heads[i] = e.redeem(e.code(c.ID, u.ID, ""), c.ID, u.ID, true)
+		for range links {
+			next[i] = append(next[i], grant{access: e.access(c.ID, u.ID), refresh: e.refresh(c.ID, u.ID)})
+		}
+	}
+	sessions := make([][]*store.Session, creators)
+	codes := make([][]*store.EmailCode, creators)
+	for i := range creators {
+		for range links {
+			id := e.id("sess")
+			sessions[i] = append(sessions[i], &store.Session{ID: id, TokenHash: "hash-" + id, UserID: u.ID,
+				AuthTime: e.now, CreatedAt: e.now, LastSeenAt: e.now, ExpiresAt: e.now.Add(time.Hour)})
+			id = e.id("ec")
+			codes[i] = append(codes[i], &store.EmailCode{ID: id, UserID: u.ID, Purpose: store.PurposeVerify,
+				CodeHash: "hash-" + id, CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)})
+		}
+	}
+	errs := race(chains+creators+1, func(i int) error {
+		s := e.racer(i)
+		switch {
+		case i == chains+creators:
+			return s.DeleteUser(e.ctx, u.ID)
+		case i >= chains:
+			k := i - chains
+			for j := range links {
+				err := s.CreateSession(e.ctx, sessions[k][j])
+				if err == nil {
+					err = s.CreateEmailCode(e.ctx, codes[k][j])
+				}
+				if errors.Is(err, store.ErrNotFound) {
+					return nil // the user is gone
+				}
+				if err != nil {
+					return fmt.Errorf("creator %d item %d: %w", k, j, err)
+				}
+			}
+			return nil
+		}
+		hash := heads[i].refresh.Hash
+		for j, g := range next[i] {
+			at := e.now.Add(time.Duration(j+1) * time.Second)
+			err := s.IssueTokens(e.ctx, store.IssueParams{Now: at, RotateRefreshHash: hash, Access: g.access, Refresh: g.refresh})
+			if errors.Is(err, store.ErrRefreshReused) {
+				return nil // deleted under it
+			}
+			if err != nil {
+				return fmt.Errorf("chain %d link %d: %w", i, j, err)
+			}
+			hash = g.refresh.Hash
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	_, err := e.s.GetUser(e.ctx, u.ID)
+	wantErr(t, err, store.ErrNotFound)
+	for i := range chains {
+		for _, g := range append([]grant{heads[i]}, next[i]...) {
+			if _, err := e.s.GetAccessToken(e.ctx, g.access.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("access token %s after the user was deleted: %v, want ErrNotFound", g.access.ID, err)
+			}
+			if _, err := e.s.GetRefreshToken(e.ctx, g.refresh.Hash); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("refresh token %s after the user was deleted: %v, want ErrNotFound", g.refresh.ID, err)
+			}
+		}
+	}
+	for i := range creators {
+		for j := range links {
+			if _, err := e.s.GetSession(e.ctx, sessions[i][j].ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("session %s after the user was deleted: %v, want ErrNotFound", sessions[i][j].ID, err)
+			}
+			if _, err := e.s.GetEmailCode(e.ctx, codes[i][j].ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("email code %s after the user was deleted: %v, want ErrNotFound", codes[i][j].ID, err)
+			}
+		}
+	}
+}

@@ -21,10 +21,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"ListUsers", testListUsers},
 		{"SetUserDisabled", testSetUserDisabled},
+		{"DeleteUser", testDeleteUser},
 		{"Clients", testClients},
 		{"ListClients", testListClients},
 		{"DeleteClient", testDeleteClient},
+		{"UpdateClient", testUpdateClient},
+		{"SetClientSecretHash", testSetClientSecretHash},
 		{"SigningKeys", testSigningKeys},
+		{"SetSigningKeyPrivate", testSetSigningKeyPrivate},
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodes", testAuthCodes},
 		{"IssueTokensFromCode", testIssueFromCode},
@@ -40,13 +44,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CheckEmailCode", testCheckEmailCode},
 		{"Counters", testCounters},
 		{"Audit", testAudit},
+		{"SearchAudit", testSearchAudit},
+		{"DeleteAuditBefore", testDeleteAuditBefore},
 		{"DeleteExpired", testDeleteExpired},
+		{"WithLock", testWithLock},
 		{"ConcurrentCodeRedemption", testCodeRace},
 		{"ConcurrentRefreshRotation", testRefreshRace},
 		{"ConcurrentIndependentWrites", testIndependentWrites},
 		{"ConcurrentEmailCodeGuesses", testEmailCodeRace},
 		{"ConcurrentEmailCodeResends", testEmailResendRace},
 		{"ConcurrentCounterHits", testCounterRace},
+		{"ConcurrentDeleteUser", testDeleteUserRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 // RunShared checks the clause "safe for concurrent use across processes sharing one database":
 // openPair must return two stores opened separately (as two replicas would) on one fresh,
-// migrated, empty database. The race tests then send every other call to the second store.
+// migrated, empty database. The race tests then send every other call to the second store, and
+// WithLock takes the lock on one store while the other tries.
 func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Store)) {
 	for _, tc := range []struct {
 		name string
@@ -69,6 +78,8 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentEmailCodeGuesses", testEmailCodeRace},
 		{"ConcurrentEmailCodeResends", testEmailResendRace},
 		{"ConcurrentCounterHits", testCounterRace},
+		{"ConcurrentDeleteUser", testDeleteUserRace},
+		{"WithLock", testWithLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := openPair(t)
