@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,6 +26,11 @@ Flags:
 
 func cmdAudit(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "audit", auditUsage)
+	if len(args) > 0 && isHelp(args[0]) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		fs.Usage()
 		return usagef("audit: say tail or search")

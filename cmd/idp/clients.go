@@ -39,6 +39,11 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func cmdClients(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "clients", clientsUsage)
+	if len(args) > 0 && isHelp(args[0]) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		fs.Usage()
 		return usagef("clients: say create, list or delete")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,11 @@ Flags:
 
 func cmdKeys(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "keys", keysUsage)
+	if len(args) > 0 && isHelp(args[0]) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		fs.Usage()
 		return usagef("keys: say list or rotate")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/fintech-idp/idp/internal/store"
@@ -21,6 +22,11 @@ Flags:
 func cmdMigrate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "migrate", migrateUsage)
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if len(args) > 0 && isHelp(args[0]) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		fs.Usage()
 		return usagef("migrate: say up, down or version")

@@ -34,6 +34,11 @@ Flags:
 
 func cmdUsers(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "users", usersUsage)
+	if len(args) > 0 && isHelp(args[0]) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 {
 		fs.Usage()
 		return usagef("users: say create or list")
