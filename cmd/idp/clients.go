@@ -136,10 +136,7 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer st.Close()
-		if _, err := st.GetClient(ctx, id); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("clients delete: no client with id %q", id)
-			}
+		if _, err := findClient(ctx, st, "clients delete", id); err != nil {
 			return err
 		}
 		if !*yes && !confirm(e, fmt.Sprintf("Delete client %q and every token it holds?", id)) {
@@ -185,10 +182,7 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 		return err
 	}
 	defer st.Close()
-	c, err := st.GetClient(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("clients update: no client with id %q", id)
-	}
+	c, err := findClient(ctx, st, "clients update", id)
 	if err != nil {
 		return err
 	}
@@ -247,10 +241,7 @@ func cmdClientRotateSecret(ctx context.Context, e env, fs *flag.FlagSet, args []
 		return err
 	}
 	defer st.Close()
-	c, err := st.GetClient(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("clients rotate-secret: no client with id %q", id)
-	}
+	c, err := findClient(ctx, st, "clients rotate-secret", id)
 	if err != nil {
 		return err
 	}
@@ -269,4 +260,13 @@ func cmdClientRotateSecret(ctx context.Context, e env, fs *flag.FlagSet, args []
 	}
 	fmt.Fprintf(e.stdout, "new client secret for %s (shown once, store it now): %s\n", c.ID, secret)
 	return nil
+}
+
+// findClient loads a client, with a clear message naming the command when it does not exist.
+func findClient(ctx context.Context, st store.Store, cmd, id string) (*store.Client, error) {
+	c, err := st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s: no client with id %q", cmd, id)
+	}
+	return c, err
 }

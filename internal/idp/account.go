@@ -97,9 +97,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 // handleAccountPassword changes the password: the current one is required, the new one follows
 // the policy, and every other session (and its refresh tokens) is signed out.
 func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	sess, u, ok := s.accountSession(w, r)
@@ -135,9 +133,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 
 // handleAccountRevoke signs out one of the person's own sessions (its refresh tokens too).
 func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	sess, u, ok := s.accountSession(w, r)

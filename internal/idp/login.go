@@ -185,9 +185,7 @@ const (
 const msgBadCredentials = "The email or password is incorrect."
 
 func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	var ar *store.AuthRequest

@@ -57,9 +57,7 @@ func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLogoutSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	var lr logoutRequest

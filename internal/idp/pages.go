@@ -78,3 +78,13 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	}
 	s.render(w, r, status, "error", p, errorPage{page: p, Heading: heading, Message: msg, RequestID: RequestIDFrom(r.Context())})
 }
+
+// parseForm reads a bounded form body; on failure it answers with a fixed page and returns false.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return false
+	}
+	return true
+}

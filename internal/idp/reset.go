@@ -54,9 +54,7 @@ func (s *Server) handleResetPage(w http.ResponseWriter, r *http.Request) {
 // verified account is sent in the background, so neither the page nor its timing says whether an
 // account exists.
 func (s *Server) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	arID := r.PostForm.Get("authRequestID")
@@ -122,9 +120,7 @@ func passwordFingerprint(hash string) string {
 }
 
 func (s *Server) handleResetVerifySubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	hv := r.PostForm.Get("h")
@@ -163,9 +159,7 @@ func (s *Server) showResetPassword(w http.ResponseWriter, r *http.Request, statu
 // handleResetPasswordSubmit sets the new password, signs the person out everywhere (every session
 // and refresh token) and tells them by email.
 func (s *Server) handleResetPasswordSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	gv := r.PostForm.Get("grant")

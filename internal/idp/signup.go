@@ -72,9 +72,7 @@ func (s *Server) handleSignupPage(w http.ResponseWriter, r *http.Request) {
 // owner's account. An email that already belongs to a verified account gets the same page, and
 // its owner an email instead of a code.
 func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	arID := r.PostForm.Get("authRequestID")
@@ -307,9 +305,7 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 // handleVerifySubmit: the right code verifies the email, sets the password chosen with this
 // signup (one store transaction), starts the SSO session and continues the original sign-in.
 func (s *Server) handleVerifySubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	hv := r.PostForm.Get("h")
@@ -351,9 +347,7 @@ func (s *Server) handleVerifyResend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resend(w http.ResponseWriter, r *http.Request, purpose string) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if !s.parseForm(w, r) {
 		return
 	}
 	hv := r.PostForm.Get("h")
