@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,5 +197,31 @@ func TestCLIMigrate(t *testing.T) {
 	out, _, err = runCLI(t, env, "", "migrate", "down", "--yes")
 	if err != nil || !strings.Contains(out, "schema version 1") {
 		t.Fatalf("migrate down: %v %s", err, out)
+	}
+}
+
+// TestProductionRefusesKnownSecret: a client holding the well-known development secret (left from
+// a development run on the same database) stops a production start; the development client is
+// never created in production.
+func TestProductionRefusesKnownSecret(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	dev := cliEnv(t, map[string]string{"IDP_DATA_DIR": dir})
+	if _, _, err := runCLI(t, dev, "", "clients", "create", "--id", "old-demo", "--type", "web",
+		"--redirect-uri", "https://x.example/cb", "--secret", "dev-secret"); err != nil {
+		t.Fatal(err)
+	}
+	prod := cliEnv(t, map[string]string{"IDP_DATA_DIR": dir, "IDP_ENV": "production", "ISSUER": "https://idp.example.com",
+		"SECRET_KEY": strings.Repeat("s", 40), "SMTP_URL": "smtp://mail.example.com:587", "SENDER_EMAIL": "no-reply@example.com",
+		"IDP_METRICS_ADDR": "off", "PORT": fmt.Sprint(freePort(t))})
+	_, _, err := runCLI(t, prod, "", "serve")
+	if err == nil || !strings.Contains(err.Error(), "well-known development secret") || !strings.Contains(err.Error(), "old-demo") {
+		t.Fatalf("production start: %v", err)
+	}
+	if _, _, err := runCLI(t, prod, "", "clients", "delete", "old-demo", "--yes"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := runCLI(t, prod, "", "clients", "list")
+	if strings.Contains(out, "fintech-dashboard") {
+		t.Error("the development client exists in production")
 	}
 }
