@@ -190,13 +190,17 @@ func TestCLIKeysRotate(t *testing.T) {
 
 func TestCLIMigrate(t *testing.T) {
 	env := cliEnv(t, nil)
+	var up, down int
 	out, _, err := runCLI(t, env, "", "migrate", "up")
-	if err != nil || !strings.Contains(out, "schema version") {
-		t.Fatalf("migrate up: %v %s", err, out)
+	if _, serr := fmt.Sscanf(out, "schema version %d", &up); err != nil || serr != nil || up < 2 {
+		t.Fatalf("migrate up: %v %q", err, out)
 	}
 	out, _, err = runCLI(t, env, "", "migrate", "down", "--yes")
-	if err != nil || !strings.Contains(out, "schema version 1") {
-		t.Fatalf("migrate down: %v %s", err, out)
+	if _, serr := fmt.Sscanf(out, "schema version %d", &down); err != nil || serr != nil || down != up-1 {
+		t.Fatalf("migrate down from %d: %v %q", up, err, out)
+	}
+	if _, _, err := runCLI(t, env, "n\n", "migrate", "down"); err == nil {
+		t.Error("migrate down went ahead without confirmation")
 	}
 }
 

@@ -25,7 +25,7 @@ func open(t *testing.T, databaseURL, dataDir string) store.Store {
 }
 
 // latestVersion is the number of the newest file in migrations/.
-const latestVersion = 2
+const latestVersion = 3
 
 func wantVersion(t *testing.T, databaseURL, dataDir string, want uint) {
 	t.Helper()
@@ -56,6 +56,7 @@ func usable(t *testing.T, databaseURL, dataDir string, version uint) error {
 			}
 			return err
 		},
+		3: func() error { _, err := s.CountUnusedRecoveryCodes(t.Context(), "probe"); return err },
 	}
 	if len(probes) != latestVersion+1 {
 		t.Fatalf("usable has probes up to version %d, want %d", len(probes)-1, latestVersion)

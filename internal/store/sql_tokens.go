@@ -290,7 +290,8 @@ func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, familyID string, now
 // covers both. A consumed email code that has not expired yet stays until it does: the newest
 // code's CreatedAt is the resend cooldown, and codes live minutes. A counter's expires_at is its
 // latest hit plus that hit's window (see HitCounter), so it goes once no window it counted in is
-// open. Signing keys and audit events have their own retention.
+// open. Ended SMS challenges go SMSChallengeRetention after they ended. Signing keys and audit
+// events have their own retention.
 func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := s.withTx(ctx, func(tx runner) error {
@@ -302,6 +303,13 @@ func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, err
 			}
 			total += n
 		}
+		// Only ended challenges: a running one still holds a Vonage request that housekeeping must
+		// cancel first (ExpiredSMSChallenges).
+		n, err := tx.exec(ctx, `DELETE FROM sms_challenges WHERE ended_at IS NOT NULL AND ended_at <= ?`, now.Add(-SMSChallengeRetention))
+		if err != nil {
+			return err
+		}
+		total += n
 		return nil
 	})
 	return total, err

@@ -92,8 +92,8 @@ func (s *sqlStore) SetUserDisabled(ctx context.Context, userID string, disabled 
 //   - refresh tokens in passes, for the reason revokeRefreshWhere loops: a rotation in flight
 //     inserts a successor the first DELETE's snapshot does not hold; a rotation that starts later
 //     finds its token gone (ErrRefreshReused);
-//   - then access tokens, sessions, email codes (their foreign key would cascade; deleting them
-//     here does not depend on it) and the user.
+//   - then access tokens, sessions, email codes, SMS challenges and recovery codes (their foreign
+//     keys would cascade; deleting them here does not depend on it) and the user.
 //
 // Audit events have no foreign key and stay.
 func (s *sqlStore) DeleteUser(ctx context.Context, id string) error {
@@ -121,6 +121,8 @@ func (s *sqlStore) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM access_tokens WHERE subject = ?`,
 			`DELETE FROM sessions WHERE user_id = ?`,
 			`DELETE FROM email_codes WHERE user_id = ?`,
+			`DELETE FROM sms_challenges WHERE user_id = ?`,
+			`DELETE FROM recovery_codes WHERE user_id = ?`,
 			`DELETE FROM users WHERE id = ?`,
 		} {
 			if _, err := tx.exec(ctx, q, id); err != nil {

@@ -212,6 +212,60 @@ type EmailCode struct {
 	ConsumedAt          *time.Time // set when entered correctly or voided by a newer code
 }
 
+// Purposes of an SMS challenge.
+const (
+	SMSPurposeLogin   = "login"   // the second factor of a sign-in
+	SMSPurposeEnrol   = "enrol"   // proving a number before two-step is turned on
+	SMSPurposeStepUp  = "stepup"  // acr_values=mfa inside a password-only session
+	SMSPurposeReset   = "reset"   // a password reset of a user with two-step on
+	SMSPurposeDisable = "disable" // turning two-step off or changing the number
+)
+
+// Channels of an SMS challenge.
+const (
+	SMSChannelSMS   = "sms"
+	SMSChannelVoice = "voice" // after "call me instead" (Vonage next_workflow)
+)
+
+// Reasons an SMS challenge ended.
+const (
+	SMSEndSuccess   = "success"
+	SMSEndCancelled = "cancelled"
+	SMSEndExpired   = "expired"
+	SMSEndTooMany   = "too_many"
+	SMSEndReplaced  = "replaced" // a newer challenge of the same user and purpose took over
+)
+
+// SMSChallenge is a running second-factor (or enrolment) verification through Vonage Verify. The
+// Vonage request_id is kept ONLY while the challenge runs: every way a challenge ends clears it. A
+// challenge runs while EndedAt is nil; at most one challenge per user and purpose runs.
+type SMSChallenge struct {
+	ID            string
+	UserID        string
+	Purpose       string // one of the SMSPurpose constants
+	PhoneE164     string // the number being verified (enrolment: not yet the user's)
+	RequestID     string // Vonage request_id; "" once ended
+	Channel       string // SMSChannelSMS or SMSChannelVoice
+	AuthRequestID string // the sign-in it belongs to, if any
+	Attempts      int
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	EndedAt       *time.Time
+	EndReason     string // one of the SMSEnd constants; "" while running
+}
+
+// RecoveryCode is one unused one-time recovery code of a user, stored as a salted slow hash that
+// the caller computes (and compares: the store cannot look a code up by its hash).
+type RecoveryCode struct {
+	ID        string
+	Hash      string
+	CreatedAt time.Time
+}
+
+// SMSChallengeRetention is how long DeleteExpired keeps an ended SMS challenge (for support and
+// the send limits' questions about recent challenges).
+const SMSChallengeRetention = 24 * time.Hour
+
 // Counter is a fixed-window counter shared by every replica (send limits, login throttling).
 type Counter struct {
 	Key         string
@@ -295,13 +349,14 @@ type Store interface {
 	// every session, access token and refresh token of the user. ErrNotFound when unknown.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
 	// DeleteUser removes the user and, in the same transaction, everything that is theirs: their
-	// sessions and email codes, the access and refresh tokens whose Subject is the user, the
-	// authorization codes (tombstones included) and auth requests naming them (Subject, or
-	// HintSubject of a pending request). Audit events stay, their UserID kept as text; counters
-	// are left to expire (their keys are the caller's). The email address is free again
-	// afterwards. A session or email code created for the user concurrently is either deleted
-	// too or refused with ErrNotFound, and a refresh token rotated concurrently goes together
-	// with its successor. ErrNotFound when unknown.
+	// sessions, email codes, SMS challenges (running ones too: a caller that wants their Vonage
+	// requests cancelled ends them first) and recovery codes, the access and refresh tokens
+	// whose Subject is the user, the authorization codes (tombstones included) and auth requests
+	// naming them (Subject, or HintSubject of a pending request). Audit events stay, their UserID
+	// kept as text; counters are left to expire (their keys are the caller's). The email address
+	// is free again afterwards. A session, email code, SMS challenge or recovery code created for
+	// the user concurrently is either deleted too or refused with ErrNotFound, and a refresh
+	// token rotated concurrently goes together with its successor. ErrNotFound when unknown.
 	DeleteUser(ctx context.Context, id string) error
 
 	// CreateClient inserts c. ErrConflict when the id is taken.
@@ -426,6 +481,65 @@ type Store interface {
 	// maxAttempts must be at least 1 and codeHash not empty.
 	CheckEmailCode(ctx context.Context, userID, purpose, codeHash string, maxAttempts int, now time.Time) (*EmailCode, error)
 
+	// CreateSMSChallenge inserts c as a running challenge and, in the same transaction, ends
+	// (reason SMSEndReplaced, at c.CreatedAt) every running challenge of the same user and
+	// purpose, returning the request ids those had (empty ones left out) so that the caller can
+	// cancel them at Vonage. Two concurrent calls for one user and purpose leave exactly one
+	// running challenge, and each replaced request id is returned to exactly one caller. ID,
+	// UserID, PhoneE164 and a known Purpose are required; an empty Channel is SMSChannelSMS;
+	// EndedAt must be nil and EndReason empty. ErrNotFound when the user is unknown, ErrConflict
+	// when the id is taken.
+	CreateSMSChallenge(ctx context.Context, c *SMSChallenge) (replaced []string, err error)
+	// GetSMSChallenge returns a challenge by id, ended and expired ones included (the caller
+	// decides). ErrNotFound when unknown.
+	GetSMSChallenge(ctx context.Context, id string) (*SMSChallenge, error)
+	// SetSMSChallengeChannel switches the channel ("call me instead") of a running challenge
+	// (EndedAt nil; expiry is the caller's to check). ErrNotFound when unknown or ended; channel
+	// must be SMSChannelSMS or SMSChannelVoice.
+	SetSMSChallengeChannel(ctx context.Context, id, channel string) error
+	// CountSMSAttempt counts one code attempt against the challenge when it runs and is unexpired
+	// at now, by one conditional UPDATE (attempts < max), like CheckEmailCode: of any number of
+	// concurrent calls, from any number of replicas, at most max succeed per challenge. It returns
+	// the challenge after counting. Outcomes:
+	//   - counted: the challenge (Attempts is this attempt's number), nil error;
+	//   - the challenge already had max attempts: ErrTooManyAttempts, with the challenge (nothing
+	//     written; it keeps running, so ending it and cancelling at Vonage is the caller's);
+	//   - unknown, ended or expired at now: ErrNotFound, nil challenge.
+	// max must be at least 1.
+	CountSMSAttempt(ctx context.Context, id string, max int, now time.Time) (*SMSChallenge, error)
+	// EndSMSChallenge ends a running challenge: sets EndedAt to now and EndReason to reason (one
+	// of the SMSEnd constants), clears RequestID, and returns the request id it had (perhaps "")
+	// so that the caller can cancel or confirm it at Vonage. Of concurrent calls exactly one
+	// succeeds; unknown or already ended: ErrNotFound.
+	EndSMSChallenge(ctx context.Context, id, reason string, now time.Time) (requestID string, err error)
+	// ExpiredSMSChallenges returns running challenges whose ExpiresAt is at or before now, oldest
+	// expiry first, at most limit (no limit when limit <= 0): housekeeping ends each
+	// (SMSEndExpired) and cancels its request at Vonage. DeleteExpired never removes a running
+	// challenge, so none is lost before it was ended.
+	ExpiredSMSChallenges(ctx context.Context, now time.Time, limit int) ([]SMSChallenge, error)
+
+	// ReplaceRecoveryCodes deletes every recovery code of the user (used or not) and inserts one
+	// code per hash (created at now, ids chosen by the store), in one transaction. Hashes must not
+	// be empty strings; an empty list leaves the user without codes. ErrNotFound when the user is
+	// unknown.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
+	// ListUnusedRecoveryCodes returns the user's unused codes, oldest first (nil for an unknown
+	// user): the caller compares the entered code with each hash.
+	ListUnusedRecoveryCodes(ctx context.Context, userID string) ([]RecoveryCode, error)
+	// UseRecoveryCode marks the user's code id used at now with one conditional UPDATE (used_at
+	// IS NULL): of concurrent uses of one code exactly one succeeds. The others, and a used,
+	// unknown or another user's code, get ErrNotFound.
+	UseRecoveryCode(ctx context.Context, userID, id string, now time.Time) error
+	// CountUnusedRecoveryCodes returns how many unused codes the user has (0 for an unknown user).
+	CountUnusedRecoveryCodes(ctx context.Context, userID string) (int, error)
+
+	// SetUserMFA turns the user's second factor on (MFAEnabled, PhoneE164 = phoneE164, which must
+	// not be empty) or off (enabled false: MFAEnabled false, PhoneE164 cleared whatever phoneE164
+	// says, and every recovery code of the user deleted in the same transaction), and sets
+	// UpdatedAt to now. Running SMS challenges are left alone (the caller ends and cancels them).
+	// ErrNotFound when the user is unknown.
+	SetUserMFA(ctx context.Context, userID, phoneE164 string, enabled bool, now time.Time) error
+
 	// HitCounter adds one to the counter key in a fixed window of length window, in one atomic
 	// statement (safe across replicas): when the stored window started at or before now-window (or
 	// there is none), the window restarts at now with Count 1. Returns the counter after the hit.
@@ -459,8 +573,10 @@ type Store interface {
 
 	// DeleteExpired removes auth requests, authorization codes, tokens, sessions and email codes
 	// whose expiry is at or before now (code tombstones, consumed email codes and revoked rows
-	// included), and counters whose every hit is at least its window old (hit + window at or
-	// before now: whatever window it counted in has ended). Returns how many rows in all.
+	// included), counters whose every hit is at least its window old (hit + window at or
+	// before now: whatever window it counted in has ended), and SMS challenges that ended at or
+	// before now minus SMSChallengeRetention (running ones stay, expired or not: see
+	// ExpiredSMSChallenges). Returns how many rows in all.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// WithLock runs fn while holding the lock called name, which every process using the

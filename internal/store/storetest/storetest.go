@@ -55,6 +55,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentEmailCodeResends", testEmailResendRace},
 		{"ConcurrentCounterHits", testCounterRace},
 		{"ConcurrentDeleteUser", testDeleteUserRace},
+		{"SMSChallenges", testSMSChallenges},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"SetUserMFA", testSetUserMFA},
+		{"DeleteUserMFA", testDeleteUserMFA},
+		{"DeleteExpiredSMS", testDeleteExpiredSMS},
+		{"ConcurrentSMSAttempts", testSMSAttemptRace},
+		{"ConcurrentSMSEnd", testSMSEndRace},
+		{"ConcurrentRecoveryCodeUse", testRecoveryCodeRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +87,9 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentEmailCodeResends", testEmailResendRace},
 		{"ConcurrentCounterHits", testCounterRace},
 		{"ConcurrentDeleteUser", testDeleteUserRace},
+		{"ConcurrentSMSAttempts", testSMSAttemptRace},
+		{"ConcurrentSMSEnd", testSMSEndRace},
+		{"ConcurrentRecoveryCodeUse", testRecoveryCodeRace},
 		{"WithLock", testWithLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
