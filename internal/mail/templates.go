@@ -23,10 +23,11 @@ const (
 	KindSignupExisting  Kind = "signup-existing"  // no data: a sign-up was tried with a registered email
 	KindPasswordChanged Kind = "password-changed" // no data: the password changed, sessions ended
 	KindLoginLocked     Kind = "login-locked"     // LockedData: too many failed sign-ins
+	KindSecurityNotice  Kind = "security-notice"  // NoticeData: two-step turned on/off, number changed, recovery code used
 )
 
 // kinds lists every Kind; NewTemplates requires a template for each.
-var kinds = []Kind{KindVerifyCode, KindResetCode, KindSignupExisting, KindPasswordChanged, KindLoginLocked}
+var kinds = []Kind{KindVerifyCode, KindResetCode, KindSignupExisting, KindPasswordChanged, KindLoginLocked, KindSecurityNotice}
 
 // CodeData is the data of KindVerifyCode and KindResetCode.
 type CodeData struct {
@@ -37,6 +38,14 @@ type CodeData struct {
 // LockedData is the data of KindLoginLocked.
 type LockedData struct {
 	Until time.Time // when sign-ins resume; shown in UTC
+}
+
+// NoticeData is the data of KindSecurityNotice: what changed on the account, in fixed sentences
+// chosen by the IdP (never text a person typed).
+type NoticeData struct {
+	Subject string // required: the subject after the brand, e.g. "two-step verification turned on"
+	Summary string // required: one sentence saying what happened
+	Detail  string // optional: a second sentence (e.g. how many recovery codes are left)
 }
 
 //go:embed templates/*.tmpl
@@ -121,6 +130,8 @@ var sampleData = map[Kind]any{
 	KindVerifyCode:  CodeData{Code: "000000", MinutesValid: 10},
 	KindResetCode:   CodeData{Code: "000000", MinutesValid: 10},
 	KindLoginLocked: LockedData{Until: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	KindSecurityNotice: NoticeData{Subject: "two-step verification turned on",
+		Summary: "Two-step verification was turned on.", Detail: "You have 10 recovery codes."},
 }
 
 // Render renders the subject, the plain-text body and the HTML body of kind with data (see the

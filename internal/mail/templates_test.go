@@ -20,6 +20,8 @@ var kindData = map[Kind]any{
 	KindSignupExisting:  nil,
 	KindPasswordChanged: nil,
 	KindLoginLocked:     LockedData{Until: time.Date(2025, 1, 2, 14, 30, 0, 0, time.FixedZone("CET", 3600))},
+	KindSecurityNotice: NoticeData{Subject: "a recovery code was used", Summary: "A recovery code was used to sign in.",
+		Detail: "You have 9 recovery codes left."},
 }
 
 func mustTemplates(t *testing.T, brand string) *Templates {
