@@ -217,6 +217,44 @@ func postForm(t *testing.T, b *http.Client, u, origin string, form url.Values) (
 
 var hiddenAuthReq = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
 
+// declineEnrolment answers the IdP's "turn on two-step verification" offer with "Not now".
+func declineEnrolment(t *testing.T, b *http.Client, resp *http.Response, body string) (*http.Response, string) {
+	t.Helper()
+	if !strings.Contains(body, `action="/account/two-step/decline"`) {
+		return resp, body
+	}
+	u := resp.Request.URL
+	m := hiddenAuthReq.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("enrolment offer without its auth request: %.300s", body)
+	}
+	return postForm(t, b, u.Scheme+"://"+u.Host+"/account/two-step/decline", u.Scheme+"://"+u.Host, url.Values{"authRequestID": {m[1]}})
+}
+
+var pageHandleRE = regexp.MustCompile(`name="h" value="([^"]+)"`)
+
+func pageHandle(t *testing.T, body string) string {
+	t.Helper()
+	m := pageHandleRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no page handle in: %.500s", body)
+	}
+	return m[1]
+}
+
+var outboxSMS = regexp.MustCompile(`class="sms-code">(\d{6})<`)
+
+// smsCode reads the newest code from the IdP's development outbox.
+func smsCode(t *testing.T, b *http.Client, issuer string) string {
+	t.Helper()
+	_, body := get(t, b, issuer+"/dev/outbox")
+	m := outboxSMS.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no SMS code on /dev/outbox: %.500s", body)
+	}
+	return m[1]
+}
+
 // completeLogin submits the IdP's login form when the response is one.
 func completeLogin(t *testing.T, b *http.Client, resp *http.Response, body, email, password string) (*http.Response, string) {
 	t.Helper()
@@ -305,7 +343,8 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 		t.Errorf("%d rotating refreshes, want at least one", n)
 	}
 
-	// A payment asks for step-up; the IdP cannot give mfa yet, so the payment is refused.
+	// A payment asks for step-up. The person has no second factor and declines to set one up,
+	// so the IdP answers unmet_authentication_requirements and the payment is refused.
 	stepUps := 0
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), idp.issuer) && req.URL.Path == "/authorize" {
@@ -319,6 +358,7 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 	}
 	resp, body = get(t, b, base+"/payment")
 	resp, body = completeLogin(t, b, resp, body, email, password)
+	resp, body = declineEnrolment(t, b, resp, body)
 	b.CheckRedirect = nil
 	if stepUps != 1 {
 		t.Errorf("%d step-up requests, want 1", stepUps)
@@ -328,8 +368,39 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 	}
 	resp, body = postForm(t, b, base+"/payment", base, url.Values{"recipient": {"Bob"}, "amount": {"10"}})
 	resp, body = completeLogin(t, b, resp, body, email, password)
+	resp, body = declineEnrolment(t, b, resp, body)
 	if strings.Contains(body, "to Bob") || !strings.Contains(body, "Payments need two-step verification") {
 		t.Fatalf("posted payment without mfa: %.500s", body)
+	}
+
+	// Two-step on at the IdP's account page (the development log verifier "sends" the codes to
+	// /dev/outbox), then the payment's step-up asks for an SMS code and the payment goes through.
+	resp, body = postForm(t, b, idp.issuer+"/account/two-step", idp.issuer, url.Values{"phone": {"+447400123456"}, "consent": {"yes"},
+		"password": {password}})
+	resp, body = postForm(t, b, idp.issuer+"/mfa", idp.issuer, url.Values{"h": {pageHandle(t, body)}, "code": {smsCode(t, b, idp.issuer)}})
+	if !strings.Contains(body, "Save your recovery codes") {
+		t.Fatalf("enrolment: %s %d %.500s", resp.Request.URL, resp.StatusCode, body)
+	}
+	resp, body = get(t, b, base+"/payment")
+	resp, body = completeLogin(t, b, resp, body, email, password)
+	if strings.Contains(body, `id="send"`) {
+		// Inside the SSO session: the IdP asks before it sends the code.
+		resp, body = postForm(t, b, idp.issuer+"/mfa/resend", idp.issuer, url.Values{"h": {pageHandle(t, body)}})
+	}
+	if !strings.Contains(body, `autocomplete="one-time-code"`) {
+		t.Fatalf("step-up did not ask for the SMS code: %s %.500s", resp.Request.URL, body)
+	}
+	resp, body = postForm(t, b, resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+"/mfa", idp.issuer,
+		url.Values{"h": {pageHandle(t, body)}, "code": {smsCode(t, b, idp.issuer)}})
+	if !strings.Contains(body, `name="recipient"`) {
+		t.Fatalf("after the step-up: %s %d %.500s", resp.Request.URL, resp.StatusCode, body)
+	}
+	resp, body = postForm(t, b, base+"/payment", base, url.Values{"recipient": {"Bob"}, "amount": {"10"}})
+	if !strings.Contains(body, "Bob") || strings.Contains(body, "Payments need two-step verification") {
+		t.Fatalf("payment after step-up: %d %.500s", resp.StatusCode, body)
+	}
+	if _, body = get(t, b, base+"/dashboard"); !strings.Contains(body, `id="acr">mfa`) {
+		t.Errorf("dashboard after step-up does not show acr mfa: %.800s", body)
 	}
 
 	// Sign out ends at the dashboard root, and the IdP session is gone too.

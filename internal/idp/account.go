@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -29,6 +30,9 @@ type accountPage struct {
 	Email         string
 	EmailVerified bool
 	MFAEnabled    bool
+	MaskedPhone   string
+	RecoveryLeft  int
+	SMSOffered    bool
 	Sessions      []sessionRow
 	Rule          string
 	MinLength     int
@@ -70,6 +74,16 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		notice = "Your password was changed. Your other sessions were signed out."
 	case "revoked":
 		notice = "That session was signed out."
+	case "others":
+		notice = "Every other session was signed out."
+	case "mfa-off":
+		notice = "Two-step verification is off."
+	case "phone":
+		notice = "Your two-step phone number was changed."
+	}
+	if s.sms.cfg.Require && !u.MFAEnabled && s.sms.available() {
+		http.Redirect(w, r, enrolPath, http.StatusSeeOther)
+		return
 	}
 	s.showAccount(w, r, http.StatusOK, sess, u, nil, notice)
 }
@@ -90,7 +104,15 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 		rows = append(rows, sessionRow{ID: x.ID, Device: deviceName(x.UserAgent), IP: x.IP,
 			LastSeen: x.LastSeenAt.Format("2 Jan 2006 15:04 MST"), Created: x.CreatedAt.Format(time.DateOnly), Current: x.ID == sess.ID})
 	}
+	left := 0
+	if u.MFAEnabled {
+		if left, err = s.st.CountUnusedRecoveryCodes(r.Context(), u.ID); err != nil {
+			s.internalError(w, r, "count recovery codes", err)
+			return
+		}
+	}
 	s.render(w, r, status, "account", p, accountPage{page: p, Email: u.Email, EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
+		MaskedPhone: sms.MaskPhone(u.PhoneE164), RecoveryLeft: left, SMSOffered: s.sms.available(),
 		Sessions: rows, Rule: s.policy.Rule(), MinLength: s.policy.MinLength, Errors: errs, Notice: notice})
 }
 

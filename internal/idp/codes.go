@@ -184,6 +184,10 @@ type handle struct {
 	Purpose       string `json:"p"`
 	AuthRequestID string `json:"a"`
 	Expires       int64  `json:"e"`
+	// Second-factor pages only: what the factor is for (an mfaMode) and the hash of the browser
+	// binding cookie, so that a handle copied out of one browser is useless in another.
+	Mode    string `json:"o,omitempty"`
+	Browser string `json:"b,omitempty"`
 }
 
 type sealer struct {

@@ -15,7 +15,7 @@ var (
 		"email", "email_verified", "mfa_enabled",
 	}
 	// acrValuesSupported: what a sign-in here can achieve (DESIGN.md, Claims).
-	acrValuesSupported = []string{"pwd"}
+	acrValuesSupported = []string{acrPassword, acrMFA}
 )
 
 // discovery builds our document from the library's, minus what we do not serve (implicit and

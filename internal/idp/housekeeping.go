@@ -40,6 +40,12 @@ func (s *Server) RunHousekeeping(ctx context.Context, h Housekeeping) {
 // rotated keys no token can need any more. Another replica holding the lock means nothing to do.
 func (s *Server) HousekeepOnce(ctx context.Context, h Housekeeping) error {
 	ran, err := s.st.WithLock(ctx, housekeepingLock, func(ctx context.Context) error {
+		// Every Vonage verification must be checked or cancelled: end the abandoned ones first
+		// (DeleteExpired keeps running challenges until they are ended).
+		cancelled, err := s.sms.expireChallenges(ctx)
+		if err != nil {
+			return err
+		}
 		now := s.now()
 		n, err := s.st.DeleteExpired(ctx, now)
 		if err != nil {
@@ -67,7 +73,7 @@ func (s *Server) HousekeepOnce(ctx context.Context, h Housekeeping) error {
 		if _, err := s.st.DeleteSigningKeysRotatedBefore(ctx, now.Add(-s.keys.retention)); err != nil {
 			return err
 		}
-		s.log.InfoContext(ctx, "housekeeping", "expired_rows_deleted", n, "audit_events_deleted", audits, "key_rotated", rotated != "")
+		s.log.InfoContext(ctx, "housekeeping", "expired_rows_deleted", n, "sms_challenges_cancelled", cancelled, "audit_events_deleted", audits, "key_rotated", rotated != "")
 		return nil
 	})
 	if err == nil && !ran {

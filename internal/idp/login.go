@@ -119,7 +119,15 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		if err := s.st.TouchSession(r.Context(), sess.ID, s.now(), clientIPFrom(r.Context())); err != nil {
 			s.log.WarnContext(r.Context(), "touch session", "error", err)
 		}
-		s.complete(w, r, ar, sess)
+		if slices.Contains(ar.Prompt, oidc.PromptNone) {
+			// No interaction allowed: a session without the second factor this request needs
+			// cannot answer it.
+			if u, err := s.st.GetUser(r.Context(), sess.UserID); err == nil && sess.ACR != acrMFA && s.needsSecondFactor(ar, u) {
+				op.AuthRequestError(w, r, authRequest{ar}, oidc.ErrInteractionRequired().WithDescription("A second factor is needed."), s.provider)
+				return
+			}
+		}
+		s.continueWithSession(w, r, ar, sess)
 		return
 	}
 	if slices.Contains(ar.Prompt, oidc.PromptNone) {
@@ -320,6 +328,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 				s.log.WarnContext(ctx, "rehash password", "error", err)
 			}
 		}
+	}
+	if u.MFAEnabled {
+		// The password was right; no session exists until the second factor passes too.
+		s.audit.log(ctx, "login.password_ok", u.ID, clientID, map[string]string{"next": "second_factor"})
+		s.startChallenge(w, r, handle{Purpose: purposeMFA, Mode: modeLogin, UserID: u.ID, Email: u.Email, AuthRequestID: arID}, u.PhoneE164, nil)
+		return
 	}
 	sess, err := s.startSession(w, r, u.ID, []string{"pwd"}, "pwd")
 	if err != nil {

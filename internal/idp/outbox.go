@@ -9,9 +9,14 @@ type outboxRow struct {
 	At, To, Subject, Text string
 }
 
+type smsRow struct {
+	At, To, Code, Channel string
+}
+
 type outboxPage struct {
 	page
 	Messages []outboxRow
+	SMS      []smsRow
 }
 
 // handleOutbox lists what the development mail sender "sent", codes included, so a newcomer can
@@ -23,8 +28,16 @@ func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rows []outboxRow
-	for _, m := range s.opts.Outbox.Outbox() {
-		rows = append(rows, outboxRow{At: m.At.Format(time.TimeOnly), To: m.To, Subject: m.Subject, Text: m.Text})
+	if s.opts.Outbox != nil {
+		for _, m := range s.opts.Outbox.Outbox() {
+			rows = append(rows, outboxRow{At: m.At.Format(time.TimeOnly), To: m.To, Subject: m.Subject, Text: m.Text})
+		}
 	}
-	s.render(w, r, http.StatusOK, "outbox", p, outboxPage{page: p, Messages: rows})
+	var texts []smsRow
+	if s.sms.cfg.SMSOutbox != nil {
+		for _, m := range s.sms.cfg.SMSOutbox.Outbox() { // newest first
+			texts = append(texts, smsRow{At: m.At.Format(time.TimeOnly), To: m.To, Code: m.Code, Channel: m.Channel})
+		}
+	}
+	s.render(w, r, http.StatusOK, "outbox", p, outboxPage{page: p, Messages: rows, SMS: texts})
 }

@@ -136,8 +136,18 @@ func (s *Server) handleResetVerifySubmit(w http.ResponseWriter, r *http.Request)
 		s.internalError(w, r, "load user", err)
 		return
 	}
+	if u.MFAEnabled {
+		// No way around the second factor: a reset needs it too, before a new password exists.
+		s.startChallenge(w, r, handle{Purpose: purposeMFA, Mode: modeReset, UserID: u.ID, Email: u.Email, AuthRequestID: h.AuthRequestID}, u.PhoneE164, nil)
+		return
+	}
+	s.showResetGrant(w, r, u, h.AuthRequestID)
+}
+
+// showResetGrant shows the new-password form with a grant tied to the password it replaces.
+func (s *Server) showResetGrant(w http.ResponseWriter, r *http.Request, u *store.User, authRequestID string) {
 	grant := handle{UserID: u.ID, Email: u.Email, CodeID: passwordFingerprint(u.PasswordHash), Purpose: purposeResetGrant,
-		AuthRequestID: h.AuthRequestID, Expires: s.now().Add(resetGrantTTL).Unix()}
+		AuthRequestID: authRequestID, Expires: s.now().Add(resetGrantTTL).Unix()}
 	gv, err := s.sealer.seal(grant)
 	if err != nil {
 		s.internalError(w, r, "seal grant", err)

@@ -44,6 +44,7 @@ type Options struct {
 	Mail           mail.Sender     // where codes and notices go
 	MailTmpl       *mail.Templates // nil = built from BrandName
 	Outbox         *mail.Log       // development only: served at /dev/outbox when set
+	MFA            MFA             // the SMS second factor (zero: not offered)
 	Store          store.Store
 	Keyring        *secrets.Keyring
 	Hasher         *password.Hasher
@@ -68,6 +69,7 @@ type Server struct {
 	codes    *codes
 	metrics  *metrics.Metrics
 	throttle *throttle
+	sms      *smsFactor
 	sealer   sealer
 	policy   password.Policy
 	limits   Limits
@@ -122,6 +124,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.codes = &codes{st: o.Store, mail: o.Mail, tmpl: tmpl, key: derivedKey(o.Keyring, "email-code"), limits: o.Limits,
 		now: now, rand: o.Rand, audit: s.audit, metrics: o.Metrics}
 	s.throttle = &throttle{st: o.Store, limits: o.Limits, now: now}
+	mfa := o.MFA.withDefaults()
+	if mfa.Brand == "" {
+		mfa.Brand = o.BrandName
+	}
+	if mfa.SMSOutbox != nil && !o.Development {
+		return nil, errors.New("idp: the development SMS outbox is never served in production")
+	}
+	s.sms = &smsFactor{s: s, cfg: mfa}
 	s.sealer = sealer{kr: o.Keyring, now: now}
 	// A rotated key stays published as long as a token it signed can live.
 	retention := max(o.Lifetimes.IDToken, o.Lifetimes.AccessToken) + time.Hour
@@ -238,7 +248,21 @@ func (s *Server) routes() http.Handler {
 		r.Post(accountPasswordPath, s.handleAccountPassword)
 		r.Post(accountRevokePath, s.handleAccountRevoke)
 		r.Post(accountRevokeAllPath, s.handleAccountRevokeAll)
-		if s.opts.Outbox != nil {
+		r.Post(revokeOthersPath, s.handleRevokeOthers)
+
+		r.Get(mfaPath, s.handleMFAPage)
+		r.Post(mfaPath, s.handleMFASubmit)
+		r.Post(mfaResendPath, s.handleMFAResend)
+		r.Post(mfaCallPath, s.handleMFACall)
+		r.Get(mfaRecoveryPath, s.handleRecoveryPage)
+		r.Post(mfaRecoveryPath, s.handleRecoverySubmit)
+		r.Get(enrolPath, s.handleEnrolPage)
+		r.Post(enrolPath, s.handleEnrolSubmit)
+		r.Post(enrolDeclinePath, s.handleEnrolDecline)
+		r.Post(mfaOffPath, s.handleAccountFactor(modeOff))
+		r.Post(mfaChangePath, s.handleAccountFactor(modeChange))
+		r.Post(mfaCodesPath, s.handleAccountFactor(modeCodes))
+		if s.opts.Outbox != nil || s.sms.cfg.SMSOutbox != nil {
 			r.Get("/dev/outbox", s.handleOutbox)
 		}
 	})

@@ -337,7 +337,7 @@ func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, authReques
 		s.requestLookupFailed(w, r, err)
 		return
 	}
-	s.complete(w, r, ar, sess)
+	s.continueWithSession(w, r, ar, sess)
 }
 
 // handleVerifyResend sends a new code for the same signup: it carries the password of the code

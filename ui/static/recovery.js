@@ -1,0 +1,27 @@
+// Copy and download of the recovery codes page. The codes never leave the browser.
+(function () {
+  var text = document.getElementById("recovery-text");
+  var status = document.getElementById("copy-status");
+  var copy = document.getElementById("copy-codes");
+  var dl = document.getElementById("download-codes");
+  if (!text) return;
+  function say(msg) { if (status) status.textContent = msg; }
+  if (copy) copy.addEventListener("click", function () {
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text.value).then(function () { say("Copied."); }, function () { say("Copy failed: select the codes and copy them."); });
+    } else {
+      say("Copy is not available: select the codes and copy them.");
+    }
+  });
+  if (dl) dl.addEventListener("click", function () {
+    var url = URL.createObjectURL(new Blob([text.value], { type: "text/plain" }));
+    var a = document.createElement("a");
+    a.href = url;
+    a.download = "recovery-codes.txt";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+    say("Downloaded.");
+  });
+})();
