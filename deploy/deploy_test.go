@@ -765,7 +765,7 @@ func TestEnvExample(t *testing.T) {
 		}
 	})
 	t.Run("no secrets", func(t *testing.T) {
-		for _, name := range []string{"SECRET_KEY", "SECRET_KEY_PREVIOUS", "BREVO_API_KEY", "SMTP_URL", "DATABASE_URL"} {
+		for _, name := range []string{"SECRET_KEY", "SECRET_KEY_PREVIOUS", "BREVO_API_KEY", "SMTP_URL", "DATABASE_URL", "VONAGE_API_KEY", "VONAGE_API_SECRET"} {
 			if v := e.active[name] + e.defaults[name]; v != "" {
 				t.Errorf(".env.example gives %s a value: leave it empty", name)
 			}

@@ -37,7 +37,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 }
 
-// TestAdminCommands: users show/disable/enable/revoke-sessions/delete, clients
+// TestAdminCommands: users show/disable/enable/revoke-sessions/reset-mfa/delete, clients
 // update/rotate-secret, audit search, keys reencrypt — over the same store a live server uses.
 func TestAdminCommands(t *testing.T) {
 	f := setupFlow(t, "")
@@ -61,6 +61,18 @@ func TestAdminCommands(t *testing.T) {
 	p.cli(t, "", "users", "revoke-sessions", f.email, "--yes")
 	if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); tokenError(err) != "invalid_grant" {
 		t.Errorf("refresh after revoke-sessions: %v", err)
+	}
+	// Resetting two-step (a lost phone) also signs the person out everywhere.
+	tok, _, _ = f.login(t, newBrowser(t))
+	enableMFA(t, openTestStore(t, p.getenv), f.email, "+447700900123", 10)
+	if out := p.cli(t, "", "users", "reset-mfa", f.email, "--yes"); !strings.Contains(out, "turned two-step verification off") {
+		t.Errorf("users reset-mfa:\n%s", out)
+	}
+	if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); tokenError(err) != "invalid_grant" {
+		t.Errorf("refresh after reset-mfa: %v", err)
+	}
+	if out := p.cli(t, "", "users", "show", f.email); !regexp.MustCompile(`two-step\s+false`).MatchString(out) {
+		t.Errorf("users show after reset-mfa:\n%s", out)
 	}
 
 	// Clients.

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/store"
 )
 
 // cliEnv is a development environment on a fresh SQLite directory.
@@ -63,6 +67,10 @@ func TestCLIBadInput(t *testing.T) {
 		{"clients delete without id", []string{"clients", "delete"}, "", true, []string{"name the client"}},
 		{"clients delete unknown", []string{"clients", "delete", "ghost", "--yes"}, "", false, []string{`no client with id "ghost"`}},
 		{"keys bad verb", []string{"keys", "spin"}, "", true, []string{`"spin"`}},
+		{"users reset-mfa without user", []string{"users", "reset-mfa", "--yes"}, "", true, []string{"name the user: idp users reset-mfa EMAIL-OR-ID"}},
+		{"users reset-mfa unknown user", []string{"users", "reset-mfa", "ghost@example.com", "--yes"}, "", false, []string{`users reset-mfa: no user "ghost@example.com"`}},
+		{"users reset-mfa unknown flag", []string{"users", "reset-mfa", "ghost@example.com", "--force"}, "", true, []string{"flag provided but not defined: -force"}},
+		{"users unknown subcommand", []string{"users", "reset-2fa", "a@b.co"}, "", true, []string{"reset-mfa"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +108,7 @@ func TestCLIBadInput(t *testing.T) {
 }
 
 func TestCLIHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"users", "--help"}, {"clients", "-h"}, {"keys", "--help"}, {"audit", "--help"}, {"migrate", "--help"}, {"backup", "--help"}, {"healthcheck", "--help"}, {"serve", "--help"}, {"users", "create", "--help"}, {"clients", "create", "--help"}, {"keys", "list", "--help"}, {"migrate", "up", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"users", "--help"}, {"clients", "-h"}, {"keys", "--help"}, {"audit", "--help"}, {"migrate", "--help"}, {"backup", "--help"}, {"healthcheck", "--help"}, {"serve", "--help"}, {"users", "create", "--help"}, {"users", "reset-mfa", "--help"}, {"clients", "create", "--help"}, {"keys", "list", "--help"}, {"migrate", "up", "--help"}} {
 		out, errOut, err := runCLI(t, cliEnv(t, nil), "", args...)
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%v: %v", args, err)
@@ -227,5 +235,152 @@ func TestProductionRefusesKnownSecret(t *testing.T) {
 	out, _, _ := runCLI(t, prod, "", "clients", "list")
 	if strings.Contains(out, "fintech-dashboard") {
 		t.Error("the development client exists in production")
+	}
+}
+
+// TestCLIHelpNamesResetMFA: the command is listed in idp --help and idp users --help.
+func TestCLIHelpNamesResetMFA(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"revoke-sessions|reset-mfa|delete"}},
+		{[]string{"users", "--help"}, []string{"idp users reset-mfa USER [--yes]", "lost their phone"}},
+	} {
+		out, errOut, err := runCLI(t, cliEnv(t, nil), "", tc.args...)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out+errOut, w) {
+				t.Errorf("%v lacks %q:\n%s%s", tc.args, w, out, errOut)
+			}
+		}
+	}
+}
+
+// openTestStore opens the database the CLI environment getenv names; it is closed at the end of
+// the test.
+func openTestStore(t *testing.T, getenv func(string) string) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), getenv("DATABASE_URL"), getenv("IDP_DATA_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// enableMFA turns two-step on for the user as the enrolment pages would: phone number and
+// recovery codes (their hashes are never checked here).
+func enableMFA(t *testing.T, st store.Store, email, phone string, codes int) *store.User {
+	t.Helper()
+	ctx := context.Background()
+	u, err := st.GetUserByEmail(ctx, idp.NormalizeEmail(email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.SetUserMFA(ctx, u.ID, phone, true, now); err != nil {
+		t.Fatal(err)
+	}
+	hashes := make([]string, codes)
+	for i := range hashes {
+		hashes[i] = fmt.Sprintf("recovery-code-hash-%d", i)
+	}
+	if err := st.ReplaceRecoveryCodes(ctx, u.ID, hashes, now); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestCLIResetMFA: reset-mfa asks first; then it turns two-step off (phone number and recovery
+// codes gone), revokes every session and writes one mfa.reset audit event by the operator; a
+// user without two-step on is left alone, without a question and with exit status 0.
+func TestCLIResetMFA(t *testing.T) {
+	for name, databaseURL := range storeEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			env := cliEnv(t, map[string]string{"DATABASE_URL": databaseURL(t)})
+			const email, phone = "lost.phone@example.com", "+447700900123"
+			if _, _, err := runCLI(t, env, "correct horse battery staple\n", "users", "create", "--email", email, "--password-stdin", "--verified"); err != nil {
+				t.Fatal(err)
+			}
+			st := openTestStore(t, env)
+			u := enableMFA(t, st, email, phone, 3)
+			now := time.Now().UTC()
+			for i := range 2 {
+				if err := st.CreateSession(ctx, &store.Session{ID: fmt.Sprintf("s%d-%s", i, u.ID), TokenHash: fmt.Sprintf("th%d-%s", i, u.ID),
+					UserID: u.ID, AuthTime: now, AMR: []string{"pwd", "sms", "mfa"}, ACR: "mfa",
+					CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			state := func() (mfa bool, phone string, codes, sessions, events int) {
+				t.Helper()
+				got, err := st.GetUser(ctx, u.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				codes, err = st.CountUnusedRecoveryCodes(ctx, u.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				live, err := st.ListSessions(ctx, u.ID, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				audit, err := st.SearchAudit(ctx, store.AuditFilter{UserID: u.ID, Type: "mfa.reset"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range audit {
+					if e.Detail["by"] != "operator" {
+						t.Errorf("mfa.reset detail = %v, want by=operator", e.Detail)
+					}
+				}
+				return got.MFAEnabled, got.PhoneE164, codes, len(live), len(audit)
+			}
+
+			// Not confirmed: nothing changes.
+			if _, _, err := runCLI(t, env, "n\n", "users", "reset-mfa", email); err == nil || !strings.Contains(err.Error(), "not confirmed, nothing changed") {
+				t.Fatalf("unconfirmed reset-mfa: %v", err)
+			}
+			if mfa, ph, codes, sessions, events := state(); !mfa || ph != phone || codes != 3 || sessions != 2 || events != 0 {
+				t.Fatalf("after a refused confirmation: mfa=%v phone=%q codes=%d sessions=%d events=%d", mfa, ph, codes, sessions, events)
+			}
+
+			// Confirmed at the prompt.
+			out, _, err := runCLI(t, env, "yes\n", "users", "reset-mfa", email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{
+				"turned two-step verification off for lost.phone@example.com: phone +44******0123 removed, 3 unused recovery codes deleted",
+				"revoked 2 sessions of lost.phone@example.com and all their refresh tokens",
+			} {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, phone) {
+				t.Errorf("output shows the whole phone number:\n%s", out)
+			}
+			if mfa, ph, codes, sessions, events := state(); mfa || ph != "" || codes != 0 || sessions != 0 || events != 1 {
+				t.Fatalf("after reset-mfa: mfa=%v phone=%q codes=%d sessions=%d events=%d", mfa, ph, codes, sessions, events)
+			}
+
+			// Again, by id and without --yes: nothing to do, no question asked, no second event.
+			out, errOut, err := runCLI(t, env, "", "users", "reset-mfa", u.ID)
+			if err != nil {
+				t.Fatalf("reset-mfa of a user without two-step: %v", err)
+			}
+			if !strings.Contains(out, "lost.phone@example.com has no two-step verification on: nothing changed") || strings.Contains(errOut, "[y/N]") {
+				t.Errorf("reset-mfa of a user without two-step:\n%s%s", out, errOut)
+			}
+			if _, _, _, _, events := state(); events != 1 {
+				t.Errorf("%d mfa.reset events, want 1", events)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/fintech-idp/idp/internal/config"
@@ -15,6 +16,7 @@ import (
 	"github.com/fintech-idp/idp/internal/metrics"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
+	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -92,11 +94,15 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	mfa, err := newMFA(cfg, log, m)
+	if err != nil {
+		return err
+	}
 	srv, err := idp.New(ctx, idp.Options{
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
 		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
 		Limits: limits(cfg), Policy: password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName},
-		Mail: sender, MailTmpl: tmpl, Outbox: outbox, TrustedProxies: cfg.TrustedProxies, Metrics: m,
+		Mail: sender, MailTmpl: tmpl, Outbox: outbox, MFA: mfa, TrustedProxies: cfg.TrustedProxies, Metrics: m,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
 	})
 	if err != nil {
@@ -211,6 +217,61 @@ func newMailSender(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (ma
 		return l, l, nil
 	}
 	return nil, nil, fmt.Errorf("no mail sender configured: set BREVO_API_KEY or SMTP_URL")
+}
+
+// newMFA builds the SMS second factor the configuration selects (config.SMSVerifier): Vonage
+// Verify when VONAGE_API_KEY and VONAGE_API_SECRET are set; in development without them the log
+// verifier, whose codes /dev/outbox lists; in production without them no verifier, so SMS
+// two-step is not offered (DESIGN.md) — not an error, but logged as a warning.
+func newMFA(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (idp.MFA, error) {
+	mfa := idp.MFA{
+		Brand:               cfg.SMSBrand(),
+		VoiceFallback:       cfg.VonageVoiceFallback,
+		AllowedCountries:    slices.Clone(cfg.VonageAllowedCountries), // empty ("*"): every country
+		DefaultRegion:       cfg.PhoneDefaultRegion,
+		Require:             cfg.RequireMFA,
+		ChallengeTTL:        cfg.SMSChallengeTTL,
+		MaxAttempts:         cfg.SMSMaxAttempts,
+		SendLimitNumber10m:  cfg.SMSLimitNumber10m,
+		SendLimitNumberHour: cfg.SMSLimitNumberHour,
+		SendLimitAccountDay: cfg.SMSLimitAccountDay,
+		SendLimitIPHour:     cfg.SMSLimitIPHour,
+		GlobalHourlyCap:     cfg.SMSGlobalHourlyCap,
+		RecoveryMaxFailures: cfg.RecoveryCodeMaxFailures,
+	}
+	switch cfg.SMSVerifier() {
+	case config.SMSVonage:
+		v, err := sms.NewVonage(sms.VonageConfig{APIKey: cfg.VonageAPIKey, APISecret: cfg.VonageAPISecret,
+			BaseURL: cfg.VonageAPIURL, Logger: log, Observe: func(_, outcome string, d time.Duration) {
+				m.ExternalCall("vonage", vonageCallOutcome(outcome), d)
+			}})
+		if err != nil {
+			return idp.MFA{}, err
+		}
+		mfa.Verifier = v
+	case config.SMSLog:
+		l := sms.NewLog(log, nil)
+		mfa.Verifier, mfa.SMSOutbox = l, l
+	}
+	if w := cfg.SMSWarning(); w != "" {
+		log.Warn(w)
+	}
+	return mfa, nil
+}
+
+// vonageCallOutcome maps the outcome of one Vonage call (an sms.Outcome constant) to the
+// provider-call metric's "ok" or "error". The metric watches Vonage's health, not people's
+// typing: a wrong code, too many wrong codes, an unknown or finished verification and a
+// verification already running are answers Vonage gives by design, so "ok". Refused parameters
+// (invalid: our bug, or a number Vonage will not serve), throttling, and no usable answer
+// (unavailable: 5xx, timeouts, bad credentials) are "error"; so is a call cut short because the
+// request behind it ended (canceled), which is most often a slow provider.
+func vonageCallOutcome(outcome string) string {
+	switch outcome {
+	case sms.OutcomeOK, sms.OutcomeWrongCode, sms.OutcomeTooManyWrong, sms.OutcomeNotFound, sms.OutcomeConflict:
+		return "ok"
+	}
+	return "error"
 }
 
 func limits(cfg *config.Config) idp.Limits {

@@ -21,9 +21,16 @@ const usersUsage = `Usage:
   idp users disable USER        sign-in refused; every session and token revoked at once
   idp users enable USER
   idp users revoke-sessions USER [--yes]
+  idp users reset-mfa USER [--yes]
   idp users delete USER [--yes]
 
 USER is an email address or a user id.
+
+reset-mfa is for a person who lost their phone: it turns their two-step verification off
+(the phone number and every recovery code are removed) and signs them out everywhere (every
+session and refresh token revoked). They sign in with their password next and can turn two-step
+on again with a new number. Check who is asking first: this removes their second factor. A user
+without two-step on is left as is.
 
 create registers a person. --password-stdin reads the password from the first line of standard
 input (keeps it out of the shell history and the process list). --verified marks the email as
@@ -97,11 +104,11 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%t\t%s\n", u.ID, u.Email, u.EmailVerified, u.MFAEnabled, u.Disabled, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
-	case "show", "disable", "enable", "revoke-sessions", "delete":
+	case "show", "disable", "enable", "revoke-sessions", "reset-mfa", "delete":
 		return cmdUserAction(ctx, e, fs, args[0], args[1:])
 	default:
 		fs.Usage()
-		return usagef("users: unknown subcommand %q (want create, list, show, disable, enable, revoke-sessions or delete)", args[0])
+		return usagef("users: unknown subcommand %q (want create, list, show, disable, enable, revoke-sessions, reset-mfa or delete)", args[0])
 	}
 }
 
@@ -183,6 +190,8 @@ func cmdUserAction(ctx context.Context, e env, fs *flag.FlagSet, action string, 
 		audit("session.revoked_all")
 		fmt.Fprintf(e.stdout, "revoked %d sessions of %s and all their refresh tokens\n", n, u.Email)
 		return nil
+	case "reset-mfa":
+		return resetMFA(ctx, e, newAdmin(cfg, st), u, *yes)
 	case "delete":
 		if !*yes && !confirm(e, fmt.Sprintf("Delete %s and everything that is theirs? This cannot be undone.", u.Email)) {
 			return errors.New("users delete: not confirmed, nothing deleted")
@@ -193,6 +202,40 @@ func cmdUserAction(ctx context.Context, e env, fs *flag.FlagSet, action string, 
 		audit("user.deleted")
 		fmt.Fprintf(e.stdout, "deleted %s\n", u.Email)
 		return nil
+	}
+	return nil
+}
+
+// resetMFA turns the user's two-step off and signs them out everywhere (idp.Admin.ResetMFA),
+// after a confirmation unless yes. A user without two-step on is not an error: nothing changes.
+func resetMFA(ctx context.Context, e env, admin *idp.Admin, u *store.User, yes bool) error {
+	notOn := func() error {
+		fmt.Fprintf(e.stdout, "%s has no two-step verification on: nothing changed\n", u.Email)
+		return nil
+	}
+	if !u.MFAEnabled {
+		return notOn()
+	}
+	if !yes && !confirm(e, fmt.Sprintf("Turn two-step verification off for %s (their phone number and recovery codes are removed) and sign them out everywhere?", u.Email)) {
+		return errors.New("users reset-mfa: not confirmed, nothing changed")
+	}
+	res, err := admin.ResetMFA(ctx, u.ID)
+	if res.Done {
+		phone := "no phone number on record"
+		if res.Phone != "" {
+			phone = "phone " + res.Phone + " removed"
+		}
+		fmt.Fprintf(e.stdout, "turned two-step verification off for %s: %s, %d unused recovery codes deleted\n",
+			u.Email, phone, res.RecoveryCodes)
+		if err == nil {
+			fmt.Fprintf(e.stdout, "revoked %d sessions of %s and all their refresh tokens\n", res.Sessions, u.Email)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("users reset-mfa: %w", err)
+	}
+	if !res.Done {
+		return notOn() // turned off meanwhile
 	}
 	return nil
 }

@@ -64,6 +64,23 @@ const (
 	varLoginLockAfter        = "IDP_LOGIN_LOCK_AFTER"
 	varLoginLockDuration     = "IDP_LOGIN_LOCK_DURATION"
 
+	varVonageAPIKey            = "VONAGE_API_KEY"
+	varVonageAPISecret         = "VONAGE_API_SECRET"
+	varVonageBrandName         = "VONAGE_BRAND_NAME"
+	varVonageAPIURL            = "VONAGE_API_URL"
+	varVonageVoiceFallback     = "VONAGE_VOICE_FALLBACK"
+	varVonageAllowedCountries  = "VONAGE_ALLOWED_COUNTRIES"
+	varPhoneDefaultRegion      = "IDP_PHONE_DEFAULT_REGION"
+	varRequireMFA              = "IDP_REQUIRE_MFA"
+	varSMSChallengeTTL         = "IDP_SMS_CHALLENGE_TTL"
+	varSMSMaxAttempts          = "IDP_SMS_MAX_ATTEMPTS"
+	varSMSLimitNumber10m       = "IDP_SMS_LIMIT_NUMBER_10M"
+	varSMSLimitNumberHour      = "IDP_SMS_LIMIT_NUMBER_HOUR"
+	varSMSLimitAccountDay      = "IDP_SMS_LIMIT_ACCOUNT_DAY"
+	varSMSLimitIPHour          = "IDP_SMS_LIMIT_IP_HOUR"
+	varSMSGlobalHourlyCap      = "IDP_SMS_GLOBAL_HOURLY_CAP"
+	varRecoveryCodeMaxFailures = "IDP_RECOVERY_CODE_MAX_FAILURES"
+
 	varTrustedProxies       = "IDP_TRUSTED_PROXIES"
 	varMetricsAddr          = "IDP_METRICS_ADDR"
 	varAuditRetention       = "IDP_AUDIT_RETENTION"
@@ -145,6 +162,33 @@ type Config struct {
 	LoginLockAfter    int           // IDP_LOGIN_LOCK_AFTER: failed sign-ins before a temporary lock, default 20
 	LoginLockDuration time.Duration // IDP_LOGIN_LOCK_DURATION: how long the lock lasts, default 15m
 
+	// SMS two-step through Vonage Verify v2 when VonageAPIKey and VonageAPISecret are set; else,
+	// in development, the log verifier with the /dev/outbox page; in production SMS two-step is
+	// not offered (SMSVerifier, SMSWarning).
+	VonageAPIKey    string // VONAGE_API_KEY (secret): set together with VonageAPISecret, or neither
+	VonageAPISecret string // VONAGE_API_SECRET (secret)
+	VonageBrandName string // VONAGE_BRAND_NAME: the name in the SMS, at most 16 characters; default the brand name (SMSBrand)
+	VonageAPIURL    string // VONAGE_API_URL: default "https://api.nexmo.com"
+	// VonageVoiceFallback adds a voice call after the SMS and offers "Call me instead"
+	// (VONAGE_VOICE_FALLBACK, default true).
+	VonageVoiceFallback bool
+	// VonageAllowedCountries are the ISO 3166 alpha-2 codes (upper case) of the countries codes
+	// are sent to; empty allows every country. VONAGE_ALLOWED_COUNTRIES, comma-separated, "*" for
+	// every country; default PhoneDefaultRegion alone (SMS pumping fraud targets foreign
+	// premium ranges, so other countries are opt-in).
+	VonageAllowedCountries []string
+	PhoneDefaultRegion     string // IDP_PHONE_DEFAULT_REGION: how national numbers are read, ISO 3166 alpha-2, default "GB"
+	RequireMFA             bool   // IDP_REQUIRE_MFA: every user enrols at their next sign-in, default false
+
+	SMSChallengeTTL         time.Duration // IDP_SMS_CHALLENGE_TTL: how long one SMS challenge runs, default 10m, 1m..30m
+	SMSMaxAttempts          int           // IDP_SMS_MAX_ATTEMPTS: wrong codes per challenge, default 5, 1..10
+	SMSLimitNumber10m       int           // IDP_SMS_LIMIT_NUMBER_10M: codes per number per 10 minutes, default 3
+	SMSLimitNumberHour      int           // IDP_SMS_LIMIT_NUMBER_HOUR: codes per number per hour, default 5
+	SMSLimitAccountDay      int           // IDP_SMS_LIMIT_ACCOUNT_DAY: codes per account per day, default 10
+	SMSLimitIPHour          int           // IDP_SMS_LIMIT_IP_HOUR: codes per client IP per hour, default 10
+	SMSGlobalHourlyCap      int           // IDP_SMS_GLOBAL_HOURLY_CAP: codes per hour across every replica, default 1000
+	RecoveryCodeMaxFailures int           // IDP_RECOVERY_CODE_MAX_FAILURES: wrong recovery codes per account per hour, default 5
+
 	// TrustedProxies are the proxies (CIDRs) whose X-Forwarded-For is believed. IDP_TRUSTED_PROXIES,
 	// comma-separated, default none: behind Railway or a load balancer list its addresses, or
 	// per-IP limits see only the proxy.
@@ -170,11 +214,12 @@ type Config struct {
 	// development; always false in production.
 	DevClient bool
 
-	// Load and the flags keep the derived defaults (Issuer, DevClient) in step with Env and Port
-	// unless the setting was given explicitly.
-	issuerExplicit    bool
-	devClientExplicit bool
-	devClientWanted   bool
+	// Load and the flags keep the derived defaults (Issuer, DevClient, VonageAllowedCountries) in
+	// step with Env, Port and PhoneDefaultRegion unless the setting was given explicitly.
+	issuerExplicit           bool
+	devClientExplicit        bool
+	devClientWanted          bool
+	allowedCountriesExplicit bool
 }
 
 // Default returns the development defaults.
@@ -210,6 +255,18 @@ func Default() Config {
 		LoginLockAfter:        20,
 		LoginLockDuration:     15 * time.Minute,
 
+		VonageAPIURL:            "https://api.nexmo.com",
+		VonageVoiceFallback:     true,
+		PhoneDefaultRegion:      "GB",
+		SMSChallengeTTL:         10 * time.Minute,
+		SMSMaxAttempts:          5,
+		SMSLimitNumber10m:       3,
+		SMSLimitNumberHour:      5,
+		SMSLimitAccountDay:      10,
+		SMSLimitIPHour:          10,
+		SMSGlobalHourlyCap:      1000,
+		RecoveryCodeMaxFailures: 5,
+
 		MetricsAddr:          ":9090",
 		HousekeepingInterval: 10 * time.Minute,
 		ShutdownDrain:        time.Second,
@@ -219,9 +276,13 @@ func Default() Config {
 }
 
 // derive recomputes the defaults that depend on other settings: the development issuer follows
-// Port, and the example client is on in development unless IDP_DEV_CLIENT says otherwise and
-// always off in production.
+// Port, the example client is on in development unless IDP_DEV_CLIENT says otherwise and
+// always off in production, and codes go only to the home country (PhoneDefaultRegion) unless
+// VONAGE_ALLOWED_COUNTRIES says otherwise.
 func (c *Config) derive() {
+	if !c.allowedCountriesExplicit {
+		c.VonageAllowedCountries = []string{c.PhoneDefaultRegion}
+	}
 	if !c.issuerExplicit {
 		c.Issuer = ""
 		if c.Env == EnvDevelopment {
@@ -286,6 +347,31 @@ func Load(getenv func(string) string) (Config, error) {
 	l.integer(varLoginDelayAfter, &c.LoginDelayAfter)
 	l.integer(varLoginLockAfter, &c.LoginLockAfter)
 	l.duration(varLoginLockDuration, &c.LoginLockDuration)
+	l.str(varVonageAPIKey, &c.VonageAPIKey)
+	l.str(varVonageAPISecret, &c.VonageAPISecret)
+	l.str(varVonageBrandName, &c.VonageBrandName)
+	l.str(varVonageAPIURL, &c.VonageAPIURL)
+	l.boolean(varVonageVoiceFallback, &c.VonageVoiceFallback)
+	if v, ok := l.get(varVonageAllowedCountries); ok {
+		countries, ok := parseCountries(v)
+		if ok {
+			c.VonageAllowedCountries, c.allowedCountriesExplicit = countries, true
+		} else {
+			l.fail(varVonageAllowedCountries, v, "a comma-separated list of ISO 3166 alpha-2 country codes (GB,IE) or * for every country")
+		}
+	}
+	if v, ok := l.get(varPhoneDefaultRegion); ok {
+		c.PhoneDefaultRegion = strings.ToUpper(v)
+	}
+	l.boolean(varRequireMFA, &c.RequireMFA)
+	l.duration(varSMSChallengeTTL, &c.SMSChallengeTTL)
+	l.integer(varSMSMaxAttempts, &c.SMSMaxAttempts)
+	l.integer(varSMSLimitNumber10m, &c.SMSLimitNumber10m)
+	l.integer(varSMSLimitNumberHour, &c.SMSLimitNumberHour)
+	l.integer(varSMSLimitAccountDay, &c.SMSLimitAccountDay)
+	l.integer(varSMSLimitIPHour, &c.SMSLimitIPHour)
+	l.integer(varSMSGlobalHourlyCap, &c.SMSGlobalHourlyCap)
+	l.integer(varRecoveryCodeMaxFailures, &c.RecoveryCodeMaxFailures)
 	if l.str(varTrustedProxies, &c.trustedProxiesRaw) {
 		for _, part := range strings.Split(c.trustedProxiesRaw, ",") {
 			part = strings.TrimSpace(part)
@@ -511,6 +597,7 @@ func (c Config) Validate() error {
 		add("%s must be from %d to %d (NIST SP 800-63B-4 §3.1.1.2), not %d.", varPasswordMinLength, minPasswordMinLength, maxPasswordMinLength, c.PasswordMinLength)
 	}
 	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validateSMS()...)
 	return errors.Join(errs...)
 }
 
@@ -658,6 +745,23 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login_delay_after", c.LoginDelayAfter),
 		slog.Int("login_lock_after", c.LoginLockAfter),
 		dur("login_lock_duration", c.LoginLockDuration),
+		slog.String("sms", c.SMSVerifier()),
+		slog.String("vonage_api_key", setOrUnset(c.VonageAPIKey)),
+		slog.String("vonage_api_secret", setOrUnset(c.VonageAPISecret)),
+		slog.String("vonage_brand_name", c.VonageBrandName),
+		slog.String("vonage_api_url", redactIfSet(c.VonageAPIURL)),
+		slog.Bool("vonage_voice_fallback", c.VonageVoiceFallback),
+		slog.String("vonage_allowed_countries", countriesString(c.VonageAllowedCountries)),
+		slog.String("phone_default_region", c.PhoneDefaultRegion),
+		slog.Bool("require_mfa", c.RequireMFA),
+		dur("sms_challenge_ttl", c.SMSChallengeTTL),
+		slog.Int("sms_max_attempts", c.SMSMaxAttempts),
+		slog.Int("sms_limit_number_10m", c.SMSLimitNumber10m),
+		slog.Int("sms_limit_number_hour", c.SMSLimitNumberHour),
+		slog.Int("sms_limit_account_day", c.SMSLimitAccountDay),
+		slog.Int("sms_limit_ip_hour", c.SMSLimitIPHour),
+		slog.Int("sms_global_hourly_cap", c.SMSGlobalHourlyCap),
+		slog.Int("recovery_code_max_failures", c.RecoveryCodeMaxFailures),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("metrics_addr", c.MetricsAddr),
 		dur("audit_retention", c.AuditRetention),

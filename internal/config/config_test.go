@@ -11,8 +11,9 @@ import (
 )
 
 const (
-	goodSecret = "0123456789abcdef0123456789abcdef-good"
-	dbPassword = "s3cr3t-db-pass"
+	goodSecret   = "0123456789abcdef0123456789abcdef-good"
+	dbPassword   = "s3cr3t-db-pass"
+	vonageSecret = "v0nage-s3cret-value"
 )
 
 // env is a fake environment for Load.
@@ -71,6 +72,24 @@ func TestDefault(t *testing.T) {
 		{"Argon2Parallelism", c.Argon2Parallelism, uint8(1)},
 		{"PasswordMinLength", c.PasswordMinLength, 15},
 		{"DevClient", c.DevClient, true},
+		{"VonageAPIKey", c.VonageAPIKey, ""},
+		{"VonageAPISecret", c.VonageAPISecret, ""},
+		{"VonageBrandName", c.VonageBrandName, ""},
+		{"SMSBrand", c.SMSBrand(), "FinTech ID"},
+		{"VonageAPIURL", c.VonageAPIURL, "https://api.nexmo.com"},
+		{"VonageVoiceFallback", c.VonageVoiceFallback, true},
+		{"VonageAllowedCountries", strings.Join(c.VonageAllowedCountries, ","), "GB"},
+		{"PhoneDefaultRegion", c.PhoneDefaultRegion, "GB"},
+		{"RequireMFA", c.RequireMFA, false},
+		{"SMSChallengeTTL", c.SMSChallengeTTL, 10 * time.Minute},
+		{"SMSMaxAttempts", c.SMSMaxAttempts, 5},
+		{"SMSLimitNumber10m", c.SMSLimitNumber10m, 3},
+		{"SMSLimitNumberHour", c.SMSLimitNumberHour, 5},
+		{"SMSLimitAccountDay", c.SMSLimitAccountDay, 10},
+		{"SMSLimitIPHour", c.SMSLimitIPHour, 10},
+		{"SMSGlobalHourlyCap", c.SMSGlobalHourlyCap, 1000},
+		{"RecoveryCodeMaxFailures", c.RecoveryCodeMaxFailures, 5},
+		{"SMSVerifier", c.SMSVerifier(), "log"},
 		{"ListenAddr", c.ListenAddr(), ":8080"},
 		{"Production", c.Production(), false},
 	}
@@ -116,6 +135,12 @@ func TestLoad(t *testing.T) {
 			"IDP_EMAIL_SEND_LIMIT_IP": "10", "IDP_LOGIN_DELAY_AFTER": "3", "IDP_LOGIN_LOCK_AFTER": "10", "IDP_LOGIN_LOCK_DURATION": "30m",
 			"IDP_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "IDP_METRICS_ADDR": "127.0.0.1:9100",
 			"IDP_AUDIT_RETENTION": "8760h", "IDP_HOUSEKEEPING_INTERVAL": "5m", "IDP_SHUTDOWN_DRAIN": "3s",
+			"VONAGE_API_KEY": "vkey", "VONAGE_API_SECRET": vonageSecret, "VONAGE_BRAND_NAME": "Acme",
+			"VONAGE_API_URL": "https://vonage.test", "VONAGE_VOICE_FALLBACK": "false", "VONAGE_ALLOWED_COUNTRIES": "gb, ie",
+			"IDP_PHONE_DEFAULT_REGION": "ie", "IDP_REQUIRE_MFA": "true", "IDP_SMS_CHALLENGE_TTL": "5m",
+			"IDP_SMS_MAX_ATTEMPTS": "3", "IDP_SMS_LIMIT_NUMBER_10M": "2", "IDP_SMS_LIMIT_NUMBER_HOUR": "4",
+			"IDP_SMS_LIMIT_ACCOUNT_DAY": "8", "IDP_SMS_LIMIT_IP_HOUR": "6", "IDP_SMS_GLOBAL_HOURLY_CAP": "500",
+			"IDP_RECOVERY_CODE_MAX_FAILURES": "4",
 		}, func(t *testing.T, c Config) {
 			want := Config{
 				Env: "production", Issuer: "https://id.example.com", Port: 9090,
@@ -134,10 +159,15 @@ func TestLoad(t *testing.T) {
 				EmailSendLimitIP: 10, LoginDelayAfter: 3, LoginLockAfter: 10, LoginLockDuration: 30 * time.Minute,
 				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")},
 				MetricsAddr:    "127.0.0.1:9100", AuditRetention: 8760 * time.Hour, HousekeepingInterval: 5 * time.Minute, ShutdownDrain: 3 * time.Second,
+				VonageAPIKey: "vkey", VonageAPISecret: vonageSecret, VonageBrandName: "Acme", VonageAPIURL: "https://vonage.test",
+				VonageVoiceFallback: false, VonageAllowedCountries: []string{"GB", "IE"}, PhoneDefaultRegion: "IE", RequireMFA: true,
+				SMSChallengeTTL: 5 * time.Minute, SMSMaxAttempts: 3, SMSLimitNumber10m: 2, SMSLimitNumberHour: 4,
+				SMSLimitAccountDay: 8, SMSLimitIPHour: 6, SMSGlobalHourlyCap: 500, RecoveryCodeMaxFailures: 4,
 			}
 			// Compare field by field through the unredacted parts plus the secrets.
 			if c.LogValue().String() != want.LogValue().String() || c.SecretKey != want.SecretKey ||
-				c.SecretKeyPrevious != want.SecretKeyPrevious || c.DatabaseURL != want.DatabaseURL {
+				c.SecretKeyPrevious != want.SecretKeyPrevious || c.DatabaseURL != want.DatabaseURL ||
+				c.VonageAPIKey != want.VonageAPIKey || c.VonageAPISecret != want.VonageAPISecret {
 				t.Fatalf("Load() =\n%v\nwant\n%v", c, want)
 			}
 			if err := c.Validate(); err != nil {
@@ -382,6 +412,7 @@ func TestRedactURL(t *testing.T) {
 func TestSecretsNeverPrinted(t *testing.T) {
 	c := mustLoad(t, prodEnv())
 	c.SecretKeyPrevious = goodSecret + "-previous"
+	c.VonageAPIKey, c.VonageAPISecret = "vonage-key-value", vonageSecret
 
 	var jsonLog, textLog bytes.Buffer
 	slog.New(slog.NewJSONHandler(&jsonLog, nil)).Info("config", "config", c)
@@ -392,13 +423,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"%s": c.String(), "pointer %+v": fmt.Sprintf("%+v", &c),
 	}
 	for name, out := range outputs {
-		if strings.Contains(out, goodSecret) || strings.Contains(out, dbPassword) {
+		if strings.Contains(out, goodSecret) || strings.Contains(out, dbPassword) ||
+			strings.Contains(out, vonageSecret) || strings.Contains(out, "vonage-key-value") {
 			t.Errorf("%s leaks a secret: %s", name, out)
 		}
 	}
 	for _, want := range []string{`"secret_key":"set"`, `"secret_key_previous":"set"`,
 		`"database":"postgres://idp:xxxxx@db:5432/idp?sslmode=require"`, `"issuer":"https://id.example.com"`,
-		`"auth_code_ttl":"1m0s"`, `"argon2_memory_kib":19456`, `"dev_client":false`} {
+		`"auth_code_ttl":"1m0s"`, `"argon2_memory_kib":19456`, `"dev_client":false`,
+		`"sms":"vonage"`, `"vonage_api_key":"set"`, `"vonage_api_secret":"set"`, `"vonage_allowed_countries":"GB"`} {
 		if !strings.Contains(jsonLog.String(), want) {
 			t.Errorf("JSON log lacks %s: %s", want, jsonLog.String())
 		}
@@ -406,7 +439,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	var devLog bytes.Buffer
 	slog.New(slog.NewJSONHandler(&devLog, nil)).Info("config", "config", Default())
-	for _, want := range []string{`"secret_key":"unset"`, `"database":"embedded SQLite in ./data"`} {
+	for _, want := range []string{`"secret_key":"unset"`, `"database":"embedded SQLite in ./data"`,
+		`"sms":"log"`, `"vonage_api_key":"unset"`, `"vonage_api_secret":"unset"`} {
 		if !strings.Contains(devLog.String(), want) {
 			t.Errorf("JSON log lacks %s: %s", want, devLog.String())
 		}

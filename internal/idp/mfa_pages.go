@@ -313,6 +313,15 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 		s.showMFA(w, r, ref.status, hv, h, ch, ref.msg, "")
 		return
 	}
+	if h.Mode != modeEnrol {
+		// The factor must still be the user's: an operator may have reset it (lost phone) or
+		// the number may have changed while this code was on its way.
+		u, err := s.st.GetUser(ctx, h.UserID)
+		if err != nil || !u.MFAEnabled || u.PhoneE164 != ch.PhoneE164 {
+			s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
+			return
+		}
+	}
 	method := "sms"
 	if ch.Channel == store.SMSChannelVoice {
 		method = "tel"
