@@ -18,9 +18,10 @@ existing SQLite database is only replaced with --force; PostgreSQL objects are d
 recreated by pg_restore --clean).
 
 The backup holds the signing keys encrypted with a key derived from SECRET_KEY, which is NOT in
-the backup: keep SECRET_KEY safe and separate — without it the keys in the backup are lost (new
-ones are generated, and every token signed with the old ones stops verifying). Encrypt backup
-files at rest (see README, "Backups").
+the backup: keep SECRET_KEY safe and separate — without it the private keys in the backup are
+lost: a server on the restored database never turns ready (/readyz answers 503) until
+"idp keys rotate" makes a new key sealed with the new SECRET_KEY. Encrypt backup files at rest
+(see README, "Backups").
 
 Flags:
 `

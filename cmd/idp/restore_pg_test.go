@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/fintech-idp/idp/internal/store/pgtest"
+)
+
+// TestBackupRestoreDrillPostgres is the backup drill of issue 6 on PostgreSQL, through the CLI and
+// a real OIDC client: a user, a client and a live refresh token on a running IdP → `idp backup`
+// (pg_dump) → `idp restore` (pg_restore) into another fresh database → the first IdP stops → a new
+// IdP with the same SECRET_KEY serves the restored database: the refresh token from before the
+// backup still refreshes, tokens signed before it still verify, and the user signs in with their
+// password. Restored with another SECRET_KEY, the signing key cannot be opened: the IdP never
+// turns ready, and says why, until `idp keys rotate` seals a new key with the new SECRET_KEY.
+func TestBackupRestoreDrillPostgres(t *testing.T) {
+	pgtest.BaseURL(t) // skips, or fails when IDP_TEST_DB_REQUIRED=1, without a test database
+	requirePGClientTools(t)
+	ctx := context.Background()
+	secret := strings.Repeat("pg-drill-secret-", 3)
+	// Whole databases (public schema), as an operator would back up and restore them.
+	source, target := pgtest.FreshDatabase(t), pgtest.FreshDatabase(t)
+	backup := filepath.Join(t.TempDir(), "idp.dump")
+	restoreInto := func(t *testing.T, databaseURL, secretKey string) *testIdP {
+		t.Helper()
+		p := &testIdP{env: map[string]string{"IDP_ENV": "development", "DATABASE_URL": databaseURL,
+			"SECRET_KEY": secretKey, "IDP_DATA_DIR": filepath.Join(t.TempDir(), "data")}}
+		if out := p.cli(t, "", "restore", "--in", backup); !strings.Contains(out, "restored") {
+			t.Fatalf("restore: %s", out)
+		}
+		return p
+	}
+
+	// The first IdP lives in a subtest: its cleanups stop it (and the relying party) when it ends.
+	var (
+		f        *flowEnv
+		before   *oauth2.Token
+		beforeID string // the ID token issued before the backup
+	)
+	if !t.Run("backup of a live IdP", func(t *testing.T) {
+		f = setupFlowWith(t, source, map[string]string{"SECRET_KEY": secret})
+		before, _, _ = f.login(t, newBrowser(t))
+		if before.RefreshToken == "" {
+			t.Fatal("no refresh token despite offline_access")
+		}
+		beforeID, _ = before.Extra("id_token").(string)
+		if out := f.idp.cli(t, "", "backup", "--out", backup); !strings.Contains(out, "backup written") {
+			t.Fatalf("backup: %s", out)
+		}
+		restoreInto(t, target, secret)
+	}) {
+		t.FailNow()
+	}
+
+	f.rp = reopenRP(t, f.rp)
+	p2 := startIdP(t, target, map[string]string{"SECRET_KEY": secret})
+	f.rebind(t, p2)
+	refreshed, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: before.RefreshToken}).Token()
+	if err != nil {
+		t.Fatalf("the refresh token from before the backup does not work after the restore: %v", err)
+	}
+	// The restored signing key is the active one: what it signed before verifies, and it signs on.
+	if err := verifiesWith(ctx, p2, beforeID); err != nil {
+		t.Errorf("an ID token from before the backup does not verify against the restored IdP: %v", err)
+	}
+	raw, _ := refreshed.Extra("id_token").(string)
+	if got, want := jwtHeader(t, raw)["kid"], jwtHeader(t, beforeID)["kid"]; got != want {
+		t.Errorf("the restored IdP signs with key %v, not the restored key %v", got, want)
+	}
+	f.login(t, newBrowser(t)) // the user signs in with their password
+	if out := p2.cli(t, "", "users", "list"); !strings.Contains(out, f.email) {
+		t.Errorf("users after restore:\n%s", out)
+	}
+	if out := p2.cli(t, "", "clients", "list"); !strings.Contains(out, "bank-web") || !strings.Contains(out, f.svcID) {
+		t.Errorf("clients after restore:\n%s", out)
+	}
+
+	t.Run("with another SECRET_KEY the signing key cannot be opened", func(t *testing.T) {
+		other := strings.Repeat("not-the-drill-secret-", 2)
+		databaseURL := pgtest.FreshDatabase(t)
+		p := restoreInto(t, databaseURL, other) // restore itself never opens the keys
+		status, body, serverLog := firstReadyz(t, p2, map[string]string{"DATABASE_URL": databaseURL, "SECRET_KEY": other})
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "signing key unavailable") {
+			t.Errorf("/readyz with another SECRET_KEY answered %d %q, want 503 signing key unavailable", status, body)
+		}
+		if !strings.Contains(serverLog, "was SECRET_KEY changed?") {
+			t.Errorf("the server log does not say why the signing key is unavailable:\n%s", serverLog)
+		}
+
+		// The way back: a new key sealed with the new SECRET_KEY. The lost key stays published,
+		// so tokens it signed verify until they expire; refresh tokens never depended on it.
+		p.cli(t, "", "keys", "rotate")
+		p3 := startIdP(t, databaseURL, map[string]string{"SECRET_KEY": other})
+		f.rebind(t, p3)
+		if _, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: before.RefreshToken}).Token(); err != nil {
+			t.Errorf("refresh after keys rotate: %v", err)
+		}
+		if err := verifiesWith(ctx, p3, beforeID); err != nil {
+			t.Errorf("an ID token signed with the lost key no longer verifies: %v", err)
+		}
+		f.login(t, newBrowser(t)) // passwords never depended on SECRET_KEY
+	})
+}
+
+// verifiesWith checks the signature of a JWT against p's published keys (JWKS). Only the
+// signature: each test IdP has an issuer of its own, where a restored production IdP would keep
+// the old one.
+func verifiesWith(ctx context.Context, p *testIdP, jwt string) error {
+	_, err := oidc.NewRemoteKeySet(ctx, p.issuer+"/keys").VerifySignature(ctx, jwt)
+	return err
+}
+
+// requirePGClientTools skips the test when pg_dump or pg_restore is not on PATH, and fails it
+// instead when IDP_TEST_DB_REQUIRED=1: CI installs the PostgreSQL client tools with the server
+// (.ci/run), so there a missing tool must not pass as a skipped drill.
+func requirePGClientTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("IDP_TEST_DB_REQUIRED") == "1" {
+				t.Fatalf("IDP_TEST_DB_REQUIRED=1 but %s is not on PATH (apt-get install postgresql-client)", tool)
+			}
+			t.Skipf("%s is not on PATH; install the PostgreSQL client tools to run this test", tool)
+		}
+	}
+}
+
+// reopenRP serves a relying party again on the address of one that has stopped (a subtest's
+// cleanup closed it), so that the redirect URI registered for the client, restored unchanged from
+// the backup, still reaches the test. It answers as startRP's does.
+func reopenRP(t *testing.T, old *rp) *rp {
+	t.Helper()
+	l, err := net.Listen("tcp", strings.TrimPrefix(old.url, "http://"))
+	if err != nil {
+		t.Fatalf("listen again on the relying party's address: %v", err)
+	}
+	r := &rp{url: old.url, codes: make(chan url.Values, 8)}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.codes <- req.URL.Query()
+		_, _ = io.WriteString(w, "rp ok")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+// firstReadyz runs `idp serve` with the settings of like, overridden by extra, on ports of its own,
+// until /readyz first answers, then stops it. It returns that answer and the server log: for a
+// server that startIdP would wait on in vain.
+func firstReadyz(t *testing.T, like *testIdP, extra map[string]string) (status int, body, log string) {
+	t.Helper()
+	port := freePort(t)
+	env := maps.Clone(like.env)
+	env["PORT"], env["ISSUER"] = fmt.Sprint(port), fmt.Sprintf("http://localhost:%d", port)
+	env["IDP_METRICS_ADDR"] = "off"
+	maps.Copy(env, extra)
+	p := &testIdP{issuer: env["ISSUER"], env: env, stderr: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, p.getenv, strings.NewReader(""), io.Discard, p.stderr) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s of cancellation")
+		}
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := client.Get(p.issuer + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(b), p.stderr.String()
+		}
+		select {
+		case err := <-done:
+			done <- err // for the deferred stop
+			t.Fatalf("server exited: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never answered:\n%s", p.stderr.String())
+		}
+	}
+}
