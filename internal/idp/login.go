@@ -360,14 +360,15 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *store.Auth
 	http.Redirect(w, r, s.callbackURL(ar.ID), http.StatusSeeOther)
 }
 
-// startSession creates a new SSO session (always a new id: no session fixation) and revokes the
-// one the browser had.
+// startSession creates a new SSO session (always a new id: no session fixation). When the
+// browser's previous session is the same person's (a step-up, prompt=login), the apps signed in
+// through it keep their tokens: they move to the new session. Anyone else's session is revoked
+// with its tokens.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string) (*store.Session, error) {
+	var prev *store.Session
 	if old := cookieValue(r, s.cookies.session); old != "" {
-		if prev, err := s.st.GetSessionByTokenHash(r.Context(), hashToken(old), s.now(), time.Time{}); err == nil {
-			if err := s.st.RevokeSession(r.Context(), prev.ID, s.now()); err != nil {
-				return nil, err
-			}
+		if p, err := s.st.GetSessionByTokenHash(r.Context(), hashToken(old), s.now(), time.Time{}); err == nil {
+			prev = p
 		}
 	}
 	tok, err := randomToken(s.rand, 32)
@@ -380,8 +381,20 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID str
 		IP: clientIPFrom(r.Context()), UserAgent: truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.opts.Lifetimes.SessionAbsolute),
 	}
-	if err := s.st.CreateSession(r.Context(), sess); err != nil {
-		return nil, err
+	switch {
+	case prev != nil && prev.UserID == userID:
+		if err := s.st.RotateSession(r.Context(), prev.ID, sess, now); err != nil {
+			return nil, err
+		}
+	default:
+		if prev != nil {
+			if err := s.st.RevokeSession(r.Context(), prev.ID, now); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.st.CreateSession(r.Context(), sess); err != nil {
+			return nil, err
+		}
 	}
 	s.cookies.set(w, s.cookies.session, tok, s.opts.Lifetimes.SessionAbsolute)
 	return sess, nil

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/sms/smstest"
 	"github.com/fintech-idp/idp/internal/store"
@@ -712,5 +714,52 @@ func TestMFAPageHandleBoundToBrowser(t *testing.T) {
 	resp, _ := postForm(t, newTestBrowser(t), h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("handle from another browser: %d", resp.StatusCode)
+	}
+}
+
+// TestStepUpKeepsOtherAppsSignedIn: the step-up's new session takes over the tokens of the apps
+// signed in through the old one, so they keep working, and signing out of the new session ends
+// them.
+func TestStepUpKeepsOtherAppsSignedIn(t *testing.T) {
+	h := newMFAHarness(t, nil)
+	ctx := context.Background()
+	_, secret, err := h.admin.CreateClient(ctx, ClientSpec{ID: "app2", Type: store.ClientWeb, RedirectURIs: []string{"https://rp.example/app2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: "app2", ClientSecret: secret, RedirectURL: "https://rp.example/app2", Scopes: []string{"openid", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: h.ts.URL + "/authorize", TokenURL: h.ts.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	verifier := oauth2.GenerateVerifier()
+	b := newTestBrowser(t)
+	resp, _ := get(t, b, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "consent")))
+	id := resp.Request.URL.Query().Get("authRequestID")
+	resp, _ = postForm(t, b, h.ts.URL+"/login", url.Values{"authRequestID": {id}, "email": {flowEmail}, "password": {flowPassword}})
+	tok, err := cfg.Exchange(ctx, rpParams(t, resp).Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("app2 sign-in: %v (refresh token %v)", err, tok != nil && tok.RefreshToken != "")
+	}
+	refresh := func() error {
+		nt, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err == nil {
+			tok = nt
+		}
+		return err
+	}
+
+	h.enrol(t, b) // the session stays password-only
+	_, body := get(t, b, h.authorizeURL(url.Values{"acr_values": {"mfa"}}))
+	_, body = postForm(t, b, h.ts.URL+"/mfa/resend", url.Values{"h": {mfaHandle(t, body)}})
+	resp, _ = postForm(t, b, h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
+	rpParams(t, resp)
+	if err := refresh(); err != nil {
+		t.Fatalf("app2's refresh after the step-up: %v", err)
+	}
+	sessions, _ := h.st.ListSessions(ctx, h.user(t).ID, h.clock.Now())
+	if len(sessions) != 1 {
+		t.Fatalf("sessions after step-up: %d", len(sessions))
+	}
+	postForm(t, b, h.ts.URL+"/account/sessions/revoke", url.Values{"session": {sessions[0].ID}})
+	if err := refresh(); err == nil {
+		t.Fatal("app2's refresh token outlived the sign-out of the session it now belongs to")
 	}
 }

@@ -68,6 +68,34 @@ func (s *sqlStore) RevokeSession(ctx context.Context, id string, now time.Time) 
 	})
 }
 
+func (s *sqlStore) RotateSession(ctx context.Context, oldID string, next *Session, now time.Time) error {
+	if next.ID == "" || next.TokenHash == "" || next.ID == oldID {
+		return errSessionFields
+	}
+	return s.withTx(ctx, func(tx runner) error {
+		var userID string
+		if err := translate(tx.row(ctx, `SELECT user_id FROM sessions WHERE id = ?`, oldID).Scan(&userID)); err != nil {
+			return err
+		}
+		if userID != next.UserID {
+			return ErrNotFound
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			next.ID, next.TokenHash, next.UserID, next.AuthTime, next.AMR, next.ACR, next.IP, next.UserAgent, next.CreatedAt,
+			next.LastSeenAt, next.ExpiresAt, next.RevokedAt); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now, oldID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE refresh_tokens SET session_id = ? WHERE session_id = ? AND subject = ?`, next.ID, oldID, userID); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, `UPDATE access_tokens SET session_id = ? WHERE session_id = ? AND subject = ?`, next.ID, oldID, userID)
+		return err
+	})
+}
+
 func (s *sqlStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
 	return list(ctx, s.rd, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC`, userID, now)

@@ -439,6 +439,15 @@ type Store interface {
 	// RevokeSession revokes one session and, in the same transaction, the refresh tokens (and
 	// their access tokens) of the same user issued under it. Unknown ids are not an error.
 	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// RotateSession replaces the session oldID by next for the same person signing in again in
+	// the same browser (a step-up, prompt=login): in one transaction it inserts next, revokes
+	// oldID (when it is live) and moves the refresh and access tokens issued under oldID to
+	// next.ID, so that apps signed in through the old session keep working and a later sign-out
+	// of next ends them too. next.UserID must be the old session's user; otherwise, or when oldID
+	// is unknown, it returns ErrNotFound and writes nothing. A refresh token rotated while this
+	// runs may keep the old session id (it then ends with the person's other tokens at a password
+	// reset or "sign out everywhere", not at this session's sign-out).
+	RotateSession(ctx context.Context, oldID string, next *Session, now time.Time) error
 	// ListSessions returns the user's live sessions (unrevoked, unexpired), newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 	// GetSession returns a session by id, revoked and expired ones included (the caller

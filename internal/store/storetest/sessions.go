@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -255,4 +256,51 @@ func testRevokeUserSessions(t *testing.T, e *env) {
 		wantCount(e, n, err, 2)
 		e.wantRevoked(true, f.rotated, f.g2, f.noSes, f.a1, f.a2)
 	})
+}
+
+func testRotateSession(t *testing.T, e *env) {
+	c, u, other := e.client(), e.user(), e.user()
+	old := e.session(u.ID)
+	under := e.redeem(e.code(c.ID, u.ID, old.ID), c.ID, u.ID, true)
+	rotated, err := e.rotate(under.refresh.Hash, e.now.Add(time.Minute), c.ID, u.ID)
+	must(t, err)
+	foreign := e.redeem(e.code(c.ID, other.ID, old.ID), c.ID, other.ID, true)
+
+	later := e.now.Add(time.Hour)
+	next := &store.Session{ID: e.id("sess"), TokenHash: "hash-next", UserID: u.ID, AuthTime: later,
+		AMR: []string{"pwd", "sms", "mfa"}, ACR: "mfa", CreatedAt: later, LastSeenAt: later, ExpiresAt: later.Add(24 * time.Hour)}
+
+	t.Run("another user", func(t *testing.T) {
+		stranger := *next
+		stranger.ID, stranger.TokenHash, stranger.UserID = e.id("sess"), "hash-stranger", other.ID
+		wantErr(t, e.s.RotateSession(e.ctx, old.ID, &stranger, later), store.ErrNotFound)
+		wantErr(t, e.s.RotateSession(e.ctx, "no-such-session", next, later), store.ErrNotFound)
+		if _, err := e.s.GetSession(e.ctx, stranger.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a refused rotation wrote its session: %v", err)
+		}
+		if _, err := e.s.GetSessionByTokenHash(e.ctx, old.TokenHash, e.now, e.now.Add(-time.Hour)); err != nil {
+			t.Fatalf("a refused rotation revoked the old session: %v", err)
+		}
+	})
+
+	must(t, e.s.RotateSession(e.ctx, old.ID, next, later))
+	_, err = e.s.GetSessionByTokenHash(e.ctx, old.TokenHash, later, e.now.Add(-time.Hour))
+	wantErr(t, err, store.ErrNotFound)
+	got, err := e.s.GetSessionByTokenHash(e.ctx, next.TokenHash, later, e.now)
+	must(t, err)
+	same(t, "new session", *got, *next)
+	// The tokens issued under the old session live on, now under the new one.
+	e.wantRevoked(false, rotated, foreign)
+	if r := e.getRefresh(rotated.refresh.Hash); r.SessionID != next.ID {
+		t.Errorf("refresh token session = %q, want the new session", r.SessionID)
+	}
+	if a := e.getAccess(rotated.access.ID); a.SessionID != next.ID {
+		t.Errorf("access token session = %q, want the new session", a.SessionID)
+	}
+	if r := e.getRefresh(foreign.refresh.Hash); r.SessionID != old.ID {
+		t.Errorf("another user's token moved to the new session")
+	}
+	// Signing out of the new session now ends them.
+	must(t, e.s.RevokeSession(e.ctx, next.ID, later))
+	e.wantRevoked(true, rotated)
 }

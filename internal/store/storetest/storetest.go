@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RefreshTokens", testRefreshTokens},
 		{"Sessions", testSessions},
 		{"RevokeSession", testRevokeSession},
+		{"RotateSession", testRotateSession},
 		{"ListSessions", testListSessions},
 		{"GetSession", testGetSession},
 		{"RevokeUserSessions", testRevokeUserSessions},
