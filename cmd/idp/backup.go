@@ -19,8 +19,8 @@ recreated by pg_restore --clean).
 
 The backup holds the signing keys encrypted with a key derived from SECRET_KEY, which is NOT in
 the backup: keep SECRET_KEY safe and separate — without it the private keys in the backup are
-lost: a server on the restored database never turns ready (/readyz answers 503) until
-"idp keys rotate" makes a new key sealed with the new SECRET_KEY. Encrypt backup files at rest
+lost: a server on the restored database refuses to start until "idp keys rotate" makes a new
+key sealed with the new SECRET_KEY. Encrypt backup files at rest
 (see README, "Backups").
 
 Flags:

@@ -139,6 +139,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := s.keys.Ensure(ctx); err != nil {
 		return nil, err
 	}
+	// A server that cannot sign would start but never turn ready: refuse with the reason instead.
+	if _, err := s.keys.Active(ctx); err != nil {
+		return nil, fmt.Errorf("idp: the active signing key cannot be used: %w; if SECRET_KEY was changed, set the old value as SECRET_KEY_PREVIOUS (then run `idp keys reencrypt`), or, when it is lost, run `idp keys rotate` to make a new key", err)
+	}
 	s.storage = &opStorage{
 		st: o.Store, keys: s.keys, secrets: newClientSecrets(o.Hasher, now), life: o.Lifetimes,
 		issuer: o.Issuer, now: now, rand: o.Rand, log: o.Logger, audit: s.audit, devMode: o.Development,
