@@ -15,8 +15,9 @@ type smsRow struct {
 
 type outboxPage struct {
 	page
-	Messages []outboxRow
-	SMS      []smsRow
+	Messages   []outboxRow
+	SMS        []smsRow
+	MailLogged bool // emails go to the development log (else SMTP or Brevo)
 }
 
 // handleOutbox lists what the development mail sender "sent", codes included, so a newcomer can
@@ -39,5 +40,5 @@ func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
 			texts = append(texts, smsRow{At: m.At.Format(time.TimeOnly), To: m.To, Code: m.Code, Channel: m.Channel})
 		}
 	}
-	s.render(w, r, http.StatusOK, "outbox", p, outboxPage{page: p, Messages: rows, SMS: texts})
+	s.render(w, r, http.StatusOK, "outbox", p, outboxPage{page: p, Messages: rows, SMS: texts, MailLogged: s.opts.Outbox != nil})
 }
