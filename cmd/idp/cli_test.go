@@ -358,6 +358,7 @@ func TestCLIResetMFA(t *testing.T) {
 			for _, w := range []string{
 				"turned two-step verification off for lost.phone@example.com: phone +44******0123 removed, 3 unused recovery codes deleted",
 				"revoked 2 sessions of lost.phone@example.com and all their refresh tokens",
+				"emailed lost.phone@example.com about it",
 			} {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)

@@ -10,7 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/fintech-idp/idp/internal/config"
 	"github.com/fintech-idp/idp/internal/idp"
+	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -191,7 +195,13 @@ func cmdUserAction(ctx context.Context, e env, fs *flag.FlagSet, action string, 
 		fmt.Fprintf(e.stdout, "revoked %d sessions of %s and all their refresh tokens\n", n, u.Email)
 		return nil
 	case "reset-mfa":
-		return resetMFA(ctx, e, newAdmin(cfg, st), u, *yes)
+		if err := resetMFA(ctx, e, newAdmin(cfg, st), u, *yes); err != nil {
+			return err
+		}
+		if u.MFAEnabled {
+			notifyMFAReset(ctx, e, cfg, u.Email)
+		}
+		return nil
 	case "delete":
 		if !*yes && !confirm(e, fmt.Sprintf("Delete %s and everything that is theirs? This cannot be undone.", u.Email)) {
 			return errors.New("users delete: not confirmed, nothing deleted")
@@ -204,6 +214,37 @@ func cmdUserAction(ctx context.Context, e env, fs *flag.FlagSet, action string, 
 		return nil
 	}
 	return nil
+}
+
+// notifyMFAReset tells the person by email that support turned their two-step off, through the
+// configured mail sender. A failure is a warning: the reset is done.
+func notifyMFAReset(ctx context.Context, e env, cfg *config.Config, to string) {
+	warn := func(err error) {
+		fmt.Fprintf(e.stderr, "warning: the email telling %s about the reset was not sent: %v\n", to, err)
+	}
+	sender, _, err := newMailSender(cfg, newLogger(cfg, e.stderr), nil)
+	if err != nil {
+		warn(err)
+		return
+	}
+	tmpl, err := mail.NewTemplates(cfg.BrandName)
+	if err != nil {
+		warn(err)
+		return
+	}
+	msg, err := tmpl.Message(mail.KindSecurityNotice, to, "mfa-reset:"+uuid.NewString(), mail.NoticeData{
+		Subject: "two-step verification turned off by support",
+		Summary: "At your request, our support team turned two-step verification off for your account and signed you out everywhere.",
+		Detail:  "Sign in with your password and turn two-step verification on again with your new phone number.",
+	})
+	if err == nil {
+		err = sender.Send(ctx, msg)
+	}
+	if err != nil {
+		warn(err)
+		return
+	}
+	fmt.Fprintf(e.stdout, "emailed %s about it\n", to)
 }
 
 // resetMFA turns the user's two-step off and signs them out everywhere (idp.Admin.ResetMFA),
