@@ -429,7 +429,7 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 	key := "recovery:fail:" + userID
 	now := s.now()
 	if c, err := s.st.GetCounter(ctx, key, time.Hour, now); err == nil && c.Count >= s.sms.cfg.RecoveryMaxFailures {
-		s.metrics.RateLimited("recovery")
+		s.metrics.RateLimited("recovery_code")
 		return 0, refuse(http.StatusTooManyRequests, "Too many wrong recovery codes. Try again "+inDuration(c.WindowStart.Add(time.Hour).Sub(now))+".")
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, err
