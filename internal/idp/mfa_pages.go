@@ -460,7 +460,7 @@ func (s *Server) handleRecoverySubmit(w http.ResponseWriter, r *http.Request) {
 	if h.CodeID != "" {
 		s.sms.end(ctx, h.CodeID, store.SMSEndCancelled)
 	}
-	s.audit.log(ctx, "recovery_code.used", u.ID, "", map[string]string{"for": h.Mode, "left": itoa(left)})
+	s.audit.log(ctx, "recovery_code.used", u.ID, s.clientOf(ctx, h.AuthRequestID), map[string]string{"for": h.Mode, "left": itoa(left)})
 	detail := "You have " + plural(left, "recovery code", "recovery codes") + " left."
 	if left <= 3 {
 		detail += " Create new ones on your account page."
@@ -493,7 +493,7 @@ func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, met
 			s.internalError(w, r, "start session", err)
 			return
 		}
-		s.audit.log(ctx, "login.succeeded", u.ID, "", map[string]string{"factor": method, "step": h.Mode})
+		s.audit.log(ctx, "login.succeeded", u.ID, s.clientOf(ctx, h.AuthRequestID), map[string]string{"factor": method, "step": h.Mode})
 		s.metrics.Login("success")
 		s.finishSignIn(w, r, h.AuthRequestID, sess)
 	case modeReset:
@@ -856,6 +856,18 @@ func (s *Server) handleRevokeOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit.log(r.Context(), "session.revoked_others", u.ID, "", map[string]string{"count": itoa(int(n))})
 	http.Redirect(w, r, accountPath+"?done=others", http.StatusSeeOther)
+}
+
+// clientOf names the relying party of an auth request for the audit trail ("" when none).
+func (s *Server) clientOf(ctx context.Context, authRequestID string) string {
+	if authRequestID == "" {
+		return ""
+	}
+	ar, err := s.st.GetAuthRequest(ctx, authRequestID, s.now())
+	if err != nil {
+		return ""
+	}
+	return ar.ClientID
 }
 
 func last4(phone string) string {

@@ -241,8 +241,11 @@ func TestMFARecoveryCode(t *testing.T) {
 		t.Errorf("the SMS verification was not cancelled: %v", left)
 	}
 	events, _ := h.st.SearchAudit(context.Background(), store.AuditFilter{Type: "recovery_code.used", Limit: 10})
-	if len(events) != 1 {
-		t.Errorf("recovery_code.used events: %d", len(events))
+	if len(events) != 1 || events[0].ClientID != "web" {
+		t.Errorf("recovery_code.used events: %+v, want one naming the client", events)
+	}
+	if ev, _ := h.st.SearchAudit(context.Background(), store.AuditFilter{Type: "login.succeeded", Limit: 1}); len(ev) != 1 || ev[0].ClientID != "web" || ev[0].Detail["factor"] != "recovery" {
+		t.Errorf("login.succeeded after a recovery code: %+v", ev)
 	}
 
 	// The same code again: refused.

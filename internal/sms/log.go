@@ -219,7 +219,7 @@ func (l *Log) record(ctx context.Context, op, to, requestID, channel string, err
 		attrs = append(attrs, slog.String("to", MaskPhone(to)))
 	}
 	if requestID != "" {
-		attrs = append(attrs, slog.String("request_id", clean(requestID)))
+		attrs = append(attrs, slog.String("verification_id", clean(requestID)))
 	}
 	if channel != "" {
 		attrs = append(attrs, slog.String("channel", channel))

@@ -336,7 +336,7 @@ func (v *Vonage) finish(ctx context.Context, c *vonageCall, err error) error {
 		attrs = append(attrs, slog.String("to", MaskPhone(c.to)))
 	}
 	if c.requestID != "" {
-		attrs = append(attrs, slog.String("request_id", v.redact(c.requestID, c)))
+		attrs = append(attrs, slog.String("verification_id", v.redact(c.requestID, c)))
 	}
 	if c.answer.RequestID != "" && c.answer.RequestID != c.requestID {
 		attrs = append(attrs, slog.String("running_request_id", v.redact(c.answer.RequestID, c)))

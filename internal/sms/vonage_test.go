@@ -337,8 +337,8 @@ func TestVonage(t *testing.T) {
 			if wantOp == OpStart && rec["to"] != "+44******3456" {
 				t.Errorf("log to = %v, want the masked number", rec["to"])
 			}
-			if tt.wantID != "" && rec["request_id"] != tt.wantID {
-				t.Errorf("log request_id = %v, want %s", rec["request_id"], tt.wantID)
+			if tt.wantID != "" && rec["verification_id"] != tt.wantID {
+				t.Errorf("log verification_id = %v, want %s", rec["verification_id"], tt.wantID)
 			}
 			p.mu.Lock()
 			assertNoLeak(t, "log", p.logs.String())
@@ -357,7 +357,7 @@ func TestVonageProblemIsLoggedRedacted(t *testing.T) {
 		"problem_title":    "Invalid Code for [digits]",
 		"problem_detail":   "key [redacted] secret [redacted] number [digits] code [digits]",
 		"problem_instance": "bf0ca0bf927b3b52e3cb03217e1a1ddf",
-		"request_id":       testRequestID,
+		"verification_id":  testRequestID,
 	}
 	for k, w := range want {
 		if rec[k] != w {
