@@ -5,6 +5,24 @@
   var copy = document.getElementById("copy-codes");
   var dl = document.getElementById("download-codes");
   if (!text) return;
+  // "Continue" waits until the person says the codes are saved.
+  var saved = document.getElementById("saved");
+  var next = document.getElementById("continue");
+  if (saved && next) {
+    var sync = function () {
+      next.setAttribute("aria-disabled", saved.checked ? "false" : "true");
+      next.classList.toggle("disabled", !saved.checked);
+    };
+    next.addEventListener("click", function (ev) {
+      if (!saved.checked) {
+        ev.preventDefault();
+        say("Tick the box once your recovery codes are saved.");
+        saved.focus();
+      }
+    });
+    saved.addEventListener("change", sync);
+    sync();
+  }
   function say(msg) { if (status) status.textContent = msg; }
   if (copy) copy.addEventListener("click", function () {
     if (navigator.clipboard && navigator.clipboard.writeText) {
