@@ -266,6 +266,9 @@ func TestBrowserDashboardJourney(t *testing.T) {
 		j.fatalf("recovery codes: %d shown (%v), want 10", codes, err)
 	}
 	j.do("continue after the recovery codes",
+		chromedp.Click(chromedp.CSS(`#continue`)), // refused until the codes are said to be saved
+		chromedp.WaitVisible(chromedp.CSS(`#recovery-codes`)),
+		chromedp.Click(chromedp.CSS(`#saved`)),
 		chromedp.Click(chromedp.CSS(`#continue`)),
 		chromedp.WaitVisible(chromedp.CSS(`#mfa-off`)), // the account page, two-step now on
 	)
