@@ -187,8 +187,16 @@ func (f *smsFactor) end(ctx context.Context, id, reason string) {
 		}
 		return
 	}
-	if reason != store.SMSEndSuccess && reason != store.SMSEndTooMany {
+	if reason != store.SMSEndSuccess {
 		f.cancel(ctx, reqID)
+	}
+}
+
+// ended records that the provider already ended the verification (410: too many wrong codes):
+// nothing is left to cancel.
+func (f *smsFactor) ended(ctx context.Context, id, reason string) {
+	if _, err := f.s.st.EndSMSChallenge(ctx, id, reason, f.s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		f.s.log.WarnContext(ctx, "end challenge", "error", err)
 	}
 }
 
@@ -202,7 +210,6 @@ func (f *smsFactor) check(ctx context.Context, ch *store.SMSChallenge, code stri
 	switch {
 	case errors.Is(err, store.ErrTooManyAttempts):
 		f.end(ctx, ch.ID, store.SMSEndTooMany)
-		f.cancel(ctx, ch.RequestID)
 		f.s.metrics.CodeChecked("sms", "too_many")
 		return refuse(http.StatusTooManyRequests, msgSMSTooMany)
 	case errors.Is(err, store.ErrNotFound):
@@ -233,11 +240,11 @@ func (f *smsFactor) check(ctx context.Context, ch *store.SMSChallenge, code stri
 		}
 		return refuse(http.StatusBadRequest, fmt.Sprintf("%s %s left.", msgSMSCodeWrong, plural(left, "try", "tries")))
 	case errors.Is(cerr, sms.ErrTooManyWrong):
-		f.end(ctx, ch.ID, store.SMSEndTooMany)
+		f.ended(ctx, ch.ID, store.SMSEndTooMany)
 		f.s.metrics.CodeChecked("sms", "too_many")
 		return refuse(http.StatusTooManyRequests, msgSMSTooMany)
 	case errors.Is(cerr, sms.ErrNotFound):
-		f.end(ctx, ch.ID, store.SMSEndExpired)
+		f.ended(ctx, ch.ID, store.SMSEndExpired)
 		f.s.metrics.CodeChecked("sms", "expired")
 		return refuse(http.StatusBadRequest, msgSMSCodeExpired)
 	case errors.Is(cerr, sms.ErrThrottled):
@@ -272,7 +279,7 @@ func (f *smsFactor) callInstead(ctx context.Context, ch *store.SMSChallenge) err
 	case errors.Is(err, sms.ErrConflict):
 		return refuse(http.StatusConflict, "We are already calling you. Please wait for the call.")
 	case errors.Is(err, sms.ErrNotFound):
-		f.end(ctx, ch.ID, store.SMSEndExpired)
+		f.ended(ctx, ch.ID, store.SMSEndExpired)
 		return refuse(http.StatusBadRequest, msgSMSCodeExpired)
 	case errors.Is(err, sms.ErrThrottled):
 		return refuse(http.StatusTooManyRequests, msgSMSBusy)

@@ -766,3 +766,22 @@ func TestStepUpKeepsOtherAppsSignedIn(t *testing.T) {
 		t.Fatal("app2's refresh token outlived the sign-out of the session it now belongs to")
 	}
 }
+
+// TestMFAFewerTriesThanVonage: with fewer tries allowed here than at Vonage, the challenge that
+// ran out of tries is cancelled at Vonage, so no verification is left unconcluded.
+func TestMFAFewerTriesThanVonage(t *testing.T) {
+	h := newMFAHarness(t, func(m *MFA) { m.MaxAttempts = 2 })
+	h.enrol(t, h.accountBrowser(t))
+	b := newTestBrowser(t)
+	_, body, _ := h.passwordStep(t, b, nil)
+	hv := mfaHandle(t, body)
+	for _, code := range []string{"111111", "222222"} {
+		postForm(t, b, h.ts.URL+"/mfa", url.Values{"h": {hv}, "code": {code}})
+	}
+	if ch := h.latestChallenge(t, hv); ch.EndReason != store.SMSEndTooMany || ch.RequestID != "" {
+		t.Errorf("challenge after the last try: %+v", ch)
+	}
+	if left := h.vonage.Unconcluded(); len(left) != 0 {
+		t.Errorf("verifications left running at Vonage: %v", left)
+	}
+}
