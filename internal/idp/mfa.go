@@ -124,16 +124,35 @@ func (f *smsFactor) send(ctx context.Context, r *http.Request, userID, purpose, 
 		}
 	}
 	id := uuid.NewString()
-	reqID, err := f.cfg.Verifier.Start(ctx, sms.StartRequest{To: phone, Brand: f.cfg.Brand, Locale: vonageLocale(r),
-		ClientRef: strings.ReplaceAll(id, "-", "")[:16], Voice: f.cfg.VoiceFallback})
-	if err != nil {
-		var conflict *sms.ConflictError
-		switch {
-		case errors.As(err, &conflict):
-			if running && conflict.RequestID != "" && conflict.RequestID == prev.RequestID {
-				f.s.metrics.CodeSent("sms", "limited")
-				return prev, true, nil
+	start := func() (string, error) {
+		return f.cfg.Verifier.Start(ctx, sms.StartRequest{To: phone, Brand: f.cfg.Brand, Locale: vonageLocale(r),
+			ClientRef: strings.ReplaceAll(id, "-", "")[:16], Voice: f.cfg.VoiceFallback})
+	}
+	reqID, err := start()
+	channel, adopted := store.SMSChannelSMS, false
+	var conflict *sms.ConflictError
+	if errors.As(err, &conflict) && conflict.RequestID != "" {
+		if running && conflict.RequestID == prev.RequestID {
+			f.s.metrics.CodeSent("sms", "limited")
+			return prev, true, nil
+		}
+		// Another code page of the same person (a second tab, a sign-in started over) holds the
+		// number at Vonage: end that one and start afresh, or, when Vonage will not cancel it
+		// yet, let this sign-in take over the code already sent. Anyone else's: wait.
+		if other, lerr := f.s.st.RunningSMSChallengeByRequestID(ctx, conflict.RequestID); lerr == nil &&
+			other.UserID == userID && other.PhoneE164 == phone {
+			cerr := f.cfg.Verifier.Cancel(ctx, other.RequestID)
+			f.ended(ctx, other.ID, store.SMSEndReplaced)
+			if cerr == nil || errors.Is(cerr, sms.ErrNotFound) {
+				reqID, err = start()
+			} else {
+				reqID, err, channel, adopted = other.RequestID, nil, other.Channel, true
 			}
+		}
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, sms.ErrConflict):
 			f.s.metrics.CodeSent("sms", "limited")
 			return nil, false, refuse(http.StatusConflict, msgSMSRunning)
 		case errors.Is(err, sms.ErrThrottled):
@@ -150,7 +169,7 @@ func (f *smsFactor) send(ctx context.Context, r *http.Request, userID, purpose, 
 	}
 	now := f.s.now()
 	ch := &store.SMSChallenge{ID: id, UserID: userID, Purpose: purpose, PhoneE164: phone, RequestID: reqID,
-		Channel: store.SMSChannelSMS, AuthRequestID: arID, CreatedAt: now, ExpiresAt: now.Add(f.cfg.ChallengeTTL)}
+		Channel: channel, AuthRequestID: arID, CreatedAt: now, ExpiresAt: now.Add(f.cfg.ChallengeTTL)}
 	replaced, err := f.s.st.CreateSMSChallenge(ctx, ch)
 	if err != nil {
 		f.cancel(ctx, reqID)
@@ -158,6 +177,10 @@ func (f *smsFactor) send(ctx context.Context, r *http.Request, userID, purpose, 
 	}
 	for _, old := range replaced {
 		f.cancel(ctx, old)
+	}
+	if adopted {
+		f.s.metrics.CodeSent("sms", "limited")
+		return ch, true, nil
 	}
 	f.s.metrics.CodeSent("sms", "sent")
 	f.s.audit.log(ctx, "sms.sent", userID, "", map[string]string{"purpose": purpose, "to": sms.MaskPhone(phone)})

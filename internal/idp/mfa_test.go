@@ -785,3 +785,55 @@ func TestMFAFewerTriesThanVonage(t *testing.T) {
 		t.Errorf("verifications left running at Vonage: %v", left)
 	}
 }
+
+// TestMFASecondSignInWhileACodeRuns: a second sign-in (another tab, a sign-in started over)
+// while the first code page's verification still runs at Vonage gets a code of its own: the
+// earlier one is cancelled. When Vonage will not cancel it yet, the new sign-in takes over the
+// code already sent.
+func TestMFASecondSignInWhileACodeRuns(t *testing.T) {
+	h := newMFAHarness(t, func(m *MFA) { m.SendLimitNumber10m = 10 })
+	h.enrol(t, h.accountBrowser(t))
+	first := newTestBrowser(t)
+	_, body, _ := h.passwordStep(t, first, nil)
+	firstHandle := mfaHandle(t, body)
+	starts := len(h.vonage.Starts())
+
+	b := newTestBrowser(t)
+	resp, body, _ := h.passwordStep(t, b, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="code"`) || strings.Contains(body, "already on its way") {
+		t.Fatalf("second sign-in: %d: %.400s", resp.StatusCode, body)
+	}
+	if n := len(h.vonage.Starts()); n != starts+2 {
+		t.Errorf("starts %d, want the refused one and a new one (%d)", n, starts+2)
+	}
+	resp, _ = postForm(t, b, h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
+	rpParams(t, resp)
+	if ch := h.latestChallenge(t, firstHandle); ch.EndReason != store.SMSEndReplaced || ch.RequestID != "" {
+		t.Errorf("the first page's challenge: %+v", ch)
+	}
+	if left := h.vonage.Unconcluded(); len(left) != 0 {
+		t.Errorf("verifications left running: %v", left)
+	}
+
+	t.Run("vonage refuses to cancel", func(t *testing.T) {
+		_, body, _ := h.passwordStep(t, newTestBrowser(t), nil)
+		code := h.vonage.Code(flowPhone)
+		starts := len(h.vonage.Starts())
+		h.vonage.FailNext(smstest.OpCancel, http.StatusConflict)
+		b := newTestBrowser(t)
+		resp, body2, _ := h.passwordStep(t, b, nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body2, "still valid") || h.vonage.Code(flowPhone) != code {
+			t.Fatalf("take-over: %d %.400s", resp.StatusCode, body2)
+		}
+		if n := len(h.vonage.Starts()); n != starts+1 {
+			t.Errorf("starts %d, want one refused start (%d)", n, starts+1)
+		}
+		resp, _ = postForm(t, b, h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body2)}, "code": {code}})
+		rpParams(t, resp)
+		// The first page's handle no longer works.
+		resp, _ = postForm(t, newTestBrowser(t), h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body)}, "code": {code}})
+		if resp.StatusCode == http.StatusFound {
+			t.Error("the replaced page still signs in")
+		}
+	})
+}

@@ -99,6 +99,18 @@ func (s *sqlStore) GetSMSChallenge(ctx context.Context, id string) (*SMSChalleng
 	return &c, nil
 }
 
+func (s *sqlStore) RunningSMSChallengeByRequestID(ctx context.Context, requestID string) (*SMSChallenge, error) {
+	if requestID == "" {
+		return nil, ErrNotFound
+	}
+	c, err := scanSMSChallenge(s.rd.row(ctx, `SELECT `+smsChallengeCols+` FROM sms_challenges
+		WHERE request_id = ? AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1`, requestID))
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 func (s *sqlStore) SetSMSChallengeChannel(ctx context.Context, id, channel string) error {
 	if !validSMSChannel(channel) {
 		return errSMSChannel

@@ -502,6 +502,10 @@ type Store interface {
 	// GetSMSChallenge returns a challenge by id, ended and expired ones included (the caller
 	// decides). ErrNotFound when unknown.
 	GetSMSChallenge(ctx context.Context, id string) (*SMSChallenge, error)
+	// RunningSMSChallengeByRequestID returns the running challenge whose Vonage request id is
+	// requestID (only running challenges keep one), so that a 409 from Vonage naming a request can
+	// be traced to its challenge. ErrNotFound when none runs with it (or requestID is empty).
+	RunningSMSChallengeByRequestID(ctx context.Context, requestID string) (*SMSChallenge, error)
 	// SetSMSChallengeChannel switches the channel ("call me instead") of a running challenge
 	// (EndedAt nil; expiry is the caller's to check). ErrNotFound when unknown or ended; channel
 	// must be SMSChannelSMS or SMSChannelVoice.

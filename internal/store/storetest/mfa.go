@@ -57,6 +57,21 @@ func testSMSChallenges(t *testing.T, e *env) {
 		}
 		same(t, "challenge without request id", e.getSMS(withRequest.ID), withRequest)
 	})
+	e.run("by request id while running", func(t *testing.T, e *env) {
+		u := e.user()
+		c, _ := e.smsChallenge(u.ID, store.SMSPurposeLogin, e.now)
+		got, err := e.s.RunningSMSChallengeByRequestID(e.ctx, c.RequestID)
+		must(t, err)
+		same(t, "challenge by request id", got, c)
+		_, err = e.s.RunningSMSChallengeByRequestID(e.ctx, "")
+		wantErr(t, err, store.ErrNotFound)
+		_, err = e.s.RunningSMSChallengeByRequestID(e.ctx, "req-unknown")
+		wantErr(t, err, store.ErrNotFound)
+		_, err = e.s.EndSMSChallenge(e.ctx, c.ID, store.SMSEndCancelled, e.now)
+		must(t, err)
+		_, err = e.s.RunningSMSChallengeByRequestID(e.ctx, c.RequestID)
+		wantErr(t, err, store.ErrNotFound)
+	})
 	e.run("refused", func(t *testing.T, e *env) {
 		u := e.user()
 		base := store.SMSChallenge{UserID: u.ID, Purpose: store.SMSPurposeLogin, PhoneE164: "+15550100",
