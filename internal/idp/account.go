@@ -129,11 +129,8 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	current, pw, confirm := r.PostForm.Get("current"), r.PostForm.Get("password"), r.PostForm.Get("confirm")
 	errs := map[string][]string{}
-	if len(current) > maxPasswordLen {
-		errs["current"] = append(errs["current"], "Your current password is not right.")
-	} else if ok, _, _ := s.hasher.Verify(u.PasswordHash, current); !ok {
-		errs["current"] = append(errs["current"], "Your current password is not right.")
-		s.audit.log(ctx, "password.change_failed", u.ID, "", nil)
+	if msg := s.checkPasswordAgain(ctx, u, current); msg != "" {
+		errs["current"] = append(errs["current"], msg)
 	}
 	for _, v := range s.policy.Check(pw, u.Email) {
 		errs["password"] = append(errs["password"], v.Message)

@@ -119,14 +119,6 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		if err := s.st.TouchSession(r.Context(), sess.ID, s.now(), clientIPFrom(r.Context())); err != nil {
 			s.log.WarnContext(r.Context(), "touch session", "error", err)
 		}
-		if slices.Contains(ar.Prompt, oidc.PromptNone) {
-			// No interaction allowed: a session without the second factor this request needs
-			// cannot answer it.
-			if u, err := s.st.GetUser(r.Context(), sess.UserID); err == nil && sess.ACR != acrMFA && s.needsSecondFactor(ar, u) {
-				op.AuthRequestError(w, r, authRequest{ar}, oidc.ErrInteractionRequired().WithDescription("A second factor is needed."), s.provider)
-				return
-			}
-		}
 		s.continueWithSession(w, r, ar, sess)
 		return
 	}

@@ -88,6 +88,11 @@ func (s *Server) continueWithSession(w http.ResponseWriter, r *http.Request, ar 
 		s.complete(w, r, ar, sess)
 		return
 	}
+	if slices.Contains(ar.Prompt, oidc.PromptNone) {
+		// No interaction allowed: this session lacks the second factor the request needs.
+		op.AuthRequestError(w, r, authRequest{ar}, oidc.ErrInteractionRequired().WithDescription("A second factor is needed."), s.provider)
+		return
+	}
 	if u.MFAEnabled {
 		h := handle{Purpose: purposeMFA, Mode: modeStepUp, UserID: u.ID, Email: u.Email, AuthRequestID: ar.ID}
 		s.redirectToMFA(w, r, h)
@@ -275,20 +280,60 @@ func (s *Server) handleMFAPage(w http.ResponseWriter, r *http.Request) {
 	s.showMFA(w, r, http.StatusOK, hv, h, ch, "", "")
 }
 
-// handleMFASubmit checks an SMS (or voice) code.
-func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
+// mfaForm reads a posted second-factor form: its page handle and that handle's challenge (nil
+// when none runs for it). It answers itself and returns false when the request cannot go on.
+func (s *Server) mfaForm(w http.ResponseWriter, r *http.Request) (string, handle, *store.SMSChallenge, bool) {
 	if !s.parseForm(w, r) {
-		return
+		return "", handle{}, nil, false
 	}
 	hv := r.PostForm.Get("h")
 	h, ok := s.openMFA(w, r, hv)
 	if !ok {
-		return
+		return "", handle{}, nil, false
 	}
-	ctx := r.Context()
-	ch, err := s.loadChallenge(ctx, h)
+	ch, err := s.loadChallenge(r.Context(), h)
 	if err != nil {
 		s.internalError(w, r, "load challenge", err)
+		return "", handle{}, nil, false
+	}
+	return hv, h, ch, true
+}
+
+// showRefusal shows a *refusal on h's page with its challenge as it is now; any other error is
+// an internal one (what names it in the log).
+func (s *Server) showRefusal(w http.ResponseWriter, r *http.Request, hv string, h handle, err error, what string) {
+	var ref *refusal
+	if !errors.As(err, &ref) {
+		s.internalError(w, r, what, err)
+		return
+	}
+	ch, err := s.loadChallenge(r.Context(), h)
+	if err != nil {
+		s.internalError(w, r, "load challenge", err)
+		return
+	}
+	s.showMFA(w, r, ref.status, hv, h, ch, ref.msg, "")
+}
+
+// factorUser loads the user a second-factor page is for; a deleted or disabled account ends the
+// page.
+func (s *Server) factorUser(w http.ResponseWriter, r *http.Request, h handle) (*store.User, bool) {
+	u, err := s.st.GetUser(r.Context(), h.UserID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
+		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
+		return nil, false
+	case err != nil:
+		s.internalError(w, r, "load user", err)
+		return nil, false
+	}
+	return u, true
+}
+
+// handleMFASubmit checks an SMS (or voice) code.
+func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
+	hv, h, ch, ok := s.mfaForm(w, r)
+	if !ok {
 		return
 	}
 	if ch == nil || ch.EndedAt != nil {
@@ -300,48 +345,31 @@ func (s *Server) handleMFASubmit(w http.ResponseWriter, r *http.Request) {
 		s.showMFA(w, r, http.StatusBadRequest, hv, h, ch, msgCodeFormat, "")
 		return
 	}
-	if err := s.sms.check(ctx, ch, code); err != nil {
-		var ref *refusal
-		if !errors.As(err, &ref) {
-			s.internalError(w, r, "check sms code", err)
-			return
-		}
-		if ch, err = s.loadChallenge(ctx, h); err != nil {
-			s.internalError(w, r, "load challenge", err)
-			return
-		}
-		s.showMFA(w, r, ref.status, hv, h, ch, ref.msg, "")
+	if err := s.sms.check(r.Context(), ch, code); err != nil {
+		s.showRefusal(w, r, hv, h, err, "check sms code")
 		return
 	}
-	if h.Mode != modeEnrol {
+	u, ok := s.factorUser(w, r, h)
+	if !ok {
+		return
+	}
+	if h.Mode != modeEnrol && (!u.MFAEnabled || u.PhoneE164 != ch.PhoneE164) {
 		// The factor must still be the user's: an operator may have reset it (lost phone) or
 		// the number may have changed while this code was on its way.
-		u, err := s.st.GetUser(ctx, h.UserID)
-		if err != nil || !u.MFAEnabled || u.PhoneE164 != ch.PhoneE164 {
-			s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
-			return
-		}
+		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
+		return
 	}
 	method := "sms"
 	if ch.Channel == store.SMSChannelVoice {
 		method = "tel"
 	}
-	s.mfaPassed(w, r, h, method, ch.PhoneE164)
+	s.mfaPassed(w, r, h, u, method, ch.PhoneE164)
 }
 
 // handleMFAResend sends a new code (or the first one, on a step-up page).
 func (s *Server) handleMFAResend(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
-	}
-	h, ok := s.openMFA(w, r, r.PostForm.Get("h"))
+	_, h, prev, ok := s.mfaForm(w, r)
 	if !ok {
-		return
-	}
-	ctx := r.Context()
-	prev, err := s.loadChallenge(ctx, h)
-	if err != nil {
-		s.internalError(w, r, "load challenge", err)
 		return
 	}
 	phone := ""
@@ -352,8 +380,11 @@ func (s *Server) handleMFAResend(w http.ResponseWriter, r *http.Request) {
 		}
 		phone = prev.PhoneE164
 	} else {
-		u, err := s.st.GetUser(ctx, h.UserID)
-		if err != nil || !u.MFAEnabled || u.Disabled {
+		u, ok := s.factorUser(w, r, h)
+		if !ok {
+			return
+		}
+		if !u.MFAEnabled {
 			s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
 			return
 		}
@@ -364,35 +395,16 @@ func (s *Server) handleMFAResend(w http.ResponseWriter, r *http.Request) {
 
 // handleMFACall switches the running challenge to a voice call.
 func (s *Server) handleMFACall(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
-	}
-	hv := r.PostForm.Get("h")
-	h, ok := s.openMFA(w, r, hv)
+	hv, h, ch, ok := s.mfaForm(w, r)
 	if !ok {
-		return
-	}
-	ctx := r.Context()
-	ch, err := s.loadChallenge(ctx, h)
-	if err != nil {
-		s.internalError(w, r, "load challenge", err)
 		return
 	}
 	if ch == nil {
 		s.showMFA(w, r, http.StatusBadRequest, hv, h, nil, "Ask for a code first.", "")
 		return
 	}
-	if err := s.sms.callInstead(ctx, ch); err != nil {
-		var ref *refusal
-		if !errors.As(err, &ref) {
-			s.internalError(w, r, "call instead", err)
-			return
-		}
-		if ch, err = s.loadChallenge(ctx, h); err != nil {
-			s.internalError(w, r, "load challenge", err)
-			return
-		}
-		s.showMFA(w, r, ref.status, hv, h, ch, ref.msg, "")
+	if err := s.sms.callInstead(r.Context(), ch); err != nil {
+		s.showRefusal(w, r, hv, h, err, "call instead")
 		return
 	}
 	s.showMFA(w, r, http.StatusOK, hv, h, ch, "", "We are calling you now.")
@@ -442,8 +454,11 @@ func (s *Server) handleRecoverySubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.st.GetUser(ctx, h.UserID)
-	if err != nil || !u.MFAEnabled || u.Disabled {
+	u, ok := s.factorUser(w, r, h)
+	if !ok {
+		return
+	}
+	if !u.MFAEnabled {
 		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
 		return
 	}
@@ -467,21 +482,12 @@ func (s *Server) handleRecoverySubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	s.codes.notify(ctx, u.Email, mail.KindSecurityNotice, mail.NoticeData{Subject: "a recovery code was used",
 		Summary: "One of your recovery codes was used instead of a code by text message.", Detail: detail})
-	s.mfaPassed(w, r, h, "recovery", "")
+	s.mfaPassed(w, r, h, u, "recovery", "")
 }
 
 // mfaPassed finishes what the second factor was asked for. method is sms, tel or recovery.
-func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, method, phone string) {
+func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, u *store.User, method, phone string) {
 	ctx := r.Context()
-	u, err := s.st.GetUser(ctx, h.UserID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "load user", err)
-		return
-	}
 	amr := []string{"pwd", method, "mfa"}
 	if method == "recovery" {
 		amr = []string{"pwd", "mfa"}
@@ -820,8 +826,9 @@ func (s *Server) handleAccountFactor(mode string) http.HandlerFunc {
 	}
 }
 
-// checkPasswordAgain verifies the password of a signed-in person before a security change,
-// under the same throttle as sign-in. It returns the message to show, or "" when right.
+// checkPasswordAgain verifies the password of a signed-in person before a security change (a new
+// password, two-step changes), under the same throttle as sign-in. It returns the message to
+// show, or "" when right.
 func (s *Server) checkPasswordAgain(ctx context.Context, u *store.User, pw string) string {
 	keys := keysFor(u.Email, clientIPFrom(ctx))
 	if wait, _, err := s.throttle.wait(ctx, keys); err == nil && wait > 0 {
@@ -840,7 +847,7 @@ func (s *Server) checkPasswordAgain(ctx context.Context, u *store.User, pw strin
 	if _, err := s.throttle.fail(ctx, keys); err != nil {
 		s.log.WarnContext(ctx, "record failed password", "error", err)
 	}
-	return "Your password is not right."
+	return "Your current password is not right."
 }
 
 // handleRevokeOthers signs out every other session of the person (after enrolment, say).
