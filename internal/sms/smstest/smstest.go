@@ -92,11 +92,8 @@ func (s *Server) FailNext(op string, statuses ...int) {
 func (s *Server) Code(e164 string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	to := strings.TrimPrefix(e164, "+")
-	for i := len(s.order) - 1; i >= 0; i-- {
-		if v := s.byID[s.order[i]]; v.to == to {
-			return v.code
-		}
+	if v := s.newest(e164); v != nil {
+		return v.code
 	}
 	return ""
 }
@@ -105,13 +102,21 @@ func (s *Server) Code(e164 string) string {
 func (s *Server) Channel(e164 string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v := s.newest(e164); v != nil {
+		return v.channels[v.step]
+	}
+	return ""
+}
+
+// newest returns the newest verification to e164, or nil; s.mu must be held.
+func (s *Server) newest(e164 string) *verification {
 	to := strings.TrimPrefix(e164, "+")
 	for i := len(s.order) - 1; i >= 0; i-- {
 		if v := s.byID[s.order[i]]; v.to == to {
-			return v.channels[v.step]
+			return v
 		}
 	}
-	return ""
+	return nil
 }
 
 // Starts returns every start request received, oldest first.
