@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,95 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 )
-
-// claimsRP is the browser suite's relying party for two-step journeys: besides the code flow of
-// browserRP it can ask for acr_values=mfa (/start?acr=mfa) and shows the acr and amr of the ID
-// token it verified, so that a test reads what the relying party learnt about the sign-in.
-type claimsRP struct {
-	browserRP
-}
-
-func startClaimsRP(t *testing.T, idp *testIdP) *claimsRP {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := &claimsRP{browserRP{url: "http://" + l.Addr().String(), flows: map[string][2]string{}}}
-	out := idp.cli(t, "", "clients", "create", "--id", "stepup-rp", "--type", "web", "--name", "Pocket Bank Payments",
-		"--redirect-uri", rp.url+"/callback")
-	secret := regexp.MustCompile(`: (\S+)\n`).FindStringSubmatch(out)
-	if secret == nil {
-		t.Fatalf("no secret printed: %q", out)
-	}
-	prov, err := oidc.NewProvider(context.Background(), idp.issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp.oauth = &oauth2.Config{ClientID: "stepup-rp", ClientSecret: secret[1], Endpoint: prov.Endpoint(),
-		RedirectURL: rp.url + "/callback", Scopes: []string{oidc.ScopeOpenID, "email"}}
-	rp.verify = prov.Verifier(&oidc.Config{ClientID: "stepup-rp"})
-	mux := http.NewServeMux()
-	mux.HandleFunc("/start", rp.handleStart)
-	mux.HandleFunc("/callback", rp.handleCallback)
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return rp
-}
-
-func (rp *claimsRP) handleStart(w http.ResponseWriter, r *http.Request) {
-	state, verifier, nonce := oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
-	rp.mu.Lock()
-	rp.flows[state] = [2]string{verifier, nonce}
-	rp.mu.Unlock()
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}
-	if acr := r.URL.Query().Get("acr"); acr != "" {
-		// OIDC Core §3.1.2.1: acr_values is a voluntary request; the RP checks the acr it gets.
-		opts = append(opts, oauth2.SetAuthURLParam("acr_values", acr))
-	}
-	http.Redirect(w, r, rp.oauth.AuthCodeURL(state, opts...), http.StatusFound)
-}
-
-// handleCallback exchanges the code and shows who signed in and how (#who, #acr, #amr), or the
-// error the IdP answered (#who "error …").
-func (rp *claimsRP) handleCallback(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	rp.mu.Lock()
-	f, ok := rp.flows[q.Get("state")]
-	delete(rp.flows, q.Get("state"))
-	rp.mu.Unlock()
-	if !ok {
-		http.Error(w, "unknown state", http.StatusBadRequest)
-		return
-	}
-	if e := q.Get("error"); e != "" {
-		fmt.Fprintf(w, `<!doctype html><h1 id="who">error %s</h1>`, html.EscapeString(e))
-		return
-	}
-	tok, err := rp.oauth.Exchange(r.Context(), q.Get("code"), oauth2.VerifierOption(f[0]))
-	if err != nil {
-		http.Error(w, "exchange failed", http.StatusBadGateway)
-		return
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := rp.verify.Verify(r.Context(), raw)
-	if err != nil || idt.Nonce != f[1] {
-		http.Error(w, "bad id token", http.StatusBadGateway)
-		return
-	}
-	var c struct {
-		Email string   `json:"email"`
-		ACR   string   `json:"acr"`
-		AMR   []string `json:"amr"`
-	}
-	_ = idt.Claims(&c)
-	fmt.Fprintf(w, `<!doctype html><h1 id="who">Signed in as %s</h1><p id="acr">%s</p><p id="amr">%s</p>`,
-		html.EscapeString(c.Email), html.EscapeString(c.ACR), html.EscapeString(strings.Join(c.AMR, " ")))
-}
 
 // smsOutboxRow is one text message or call on /dev/outbox: code, channel, number.
 var smsOutboxRow = regexp.MustCompile(`<code class="sms-code">(\d{6})</code></strong> by (\w+)<br><span class="muted">to ([^ <]+) `)
@@ -263,7 +173,7 @@ func enrolledUser(t *testing.T, browser context.Context, idp *testIdP, email, ph
 }
 
 // signedInHow waits for the relying party's page and returns who signed in, the acr and the amr.
-func signedInHow(ctx context.Context, t *testing.T, rp *claimsRP) (who, acr, amr string) {
+func signedInHow(ctx context.Context, t *testing.T) (who, acr, amr string) {
 	t.Helper()
 	who = waitWho(ctx, t)
 	if strings.HasPrefix(who, "error") {
@@ -282,7 +192,7 @@ func TestBrowserTwoStep(t *testing.T) {
 	// the later ones. The per-number and per-account limits keep their defaults; the last
 	// journey tests a limit on a server of its own.
 	p := startIdP(t, "", map[string]string{"IDP_SMS_LIMIT_IP_HOUR": "100"})
-	rp := startClaimsRP(t, p)
+	rp := startBrowserRP(t, p)
 
 	t.Run("turn on at /account, sign out, sign in with the SMS code", func(t *testing.T) {
 		const email, phone = "ada@example.com", "+447400123456"
@@ -295,7 +205,7 @@ func TestBrowserTwoStep(t *testing.T) {
 		waitText(ctx, t, "h1", "signed out everywhere")
 
 		seen := len(smsSent(t, p, phone))
-		loginInBrowser(ctx, t, &rp.browserRP, email, browserPassword)
+		loginInBrowser(ctx, t, rp, email, browserPassword)
 		run1(ctx, t, "the code page after the password", chromedp.WaitVisible(chromedp.CSS(`#code`)))
 		if h := text(ctx, t, "h1"); h != "Two-step verification" {
 			t.Errorf("code page heading %q", h)
@@ -305,8 +215,8 @@ func TestBrowserTwoStep(t *testing.T) {
 			t.Errorf("sign-in code sent by %q", channel)
 		}
 		enterCode(ctx, t, code)
-		who, acr, amr := signedInHow(ctx, t, rp)
-		if who != "Signed in as "+email || acr != "mfa" || amr != "pwd sms mfa" {
+		who, acr, amr := signedInHow(ctx, t)
+		if who != "Signed in as "+email+" (verified: true)" || acr != "mfa" || amr != "pwd sms mfa" {
 			t.Errorf("RP shows %q, acr %q, amr %q; want acr mfa, amr pwd sms mfa", who, acr, amr)
 		}
 	})
@@ -316,7 +226,7 @@ func TestBrowserTwoStep(t *testing.T) {
 		enrolledUser(t, browser, p, email, phone)
 		ctx := twoStepTab(t, browser)
 		seen := len(smsSent(t, p, phone))
-		loginInBrowser(ctx, t, &rp.browserRP, email, browserPassword)
+		loginInBrowser(ctx, t, rp, email, browserPassword)
 		run1(ctx, t, "the code page offers a call", chromedp.WaitVisible(chromedp.CSS(`#call`)))
 		if _, channel := nextSMS(t, p, phone, seen); channel != "sms" {
 			t.Errorf("first code sent by %q", channel)
@@ -328,7 +238,7 @@ func TestBrowserTwoStep(t *testing.T) {
 			t.Errorf("the outbox shows the newest code by %q, want voice", channel)
 		}
 		enterCode(ctx, t, code)
-		if _, acr, amr := signedInHow(ctx, t, rp); acr != "mfa" || amr != "pwd tel mfa" {
+		if _, acr, amr := signedInHow(ctx, t); acr != "mfa" || amr != "pwd tel mfa" {
 			t.Errorf("acr %q, amr %q; want mfa, pwd tel mfa", acr, amr)
 		}
 	})
@@ -347,14 +257,14 @@ func TestBrowserTwoStep(t *testing.T) {
 		}
 
 		ctx := twoStepTab(t, browser)
-		loginInBrowser(ctx, t, &rp.browserRP, email, browserPassword)
+		loginInBrowser(ctx, t, rp, email, browserPassword)
 		useRecovery(ctx, codes[0])
-		if _, acr, amr := signedInHow(ctx, t, rp); acr != "mfa" || amr != "pwd mfa" {
+		if _, acr, amr := signedInHow(ctx, t); acr != "mfa" || amr != "pwd mfa" {
 			t.Errorf("acr %q, amr %q; want mfa, pwd mfa", acr, amr)
 		}
 
 		again := twoStepTab(t, browser)
-		loginInBrowser(again, t, &rp.browserRP, email, browserPassword)
+		loginInBrowser(again, t, rp, email, browserPassword)
 		useRecovery(again, codes[0])
 		run1(again, t, "the used code is refused", chromedp.WaitVisible(chromedp.CSS(`#code-error`)))
 		if msg := text(again, t, `#code-error`); msg != "That recovery code is not right, or it was already used." {
@@ -364,7 +274,7 @@ func TestBrowserTwoStep(t *testing.T) {
 			t.Errorf("after a used code the browser is at %s", loc)
 		}
 		enterCode(again, t, codes[1]) // an unused one still works
-		if _, acr, _ := signedInHow(again, t, rp); acr != "mfa" {
+		if _, acr, _ := signedInHow(again, t); acr != "mfa" {
 			t.Errorf("acr %q after the second recovery code", acr)
 		}
 	})
@@ -396,8 +306,8 @@ func TestBrowserTwoStep(t *testing.T) {
 
 		seen = len(smsSent(t, p, phone))
 		other := twoStepTab(t, browser)
-		loginInBrowser(other, t, &rp.browserRP, email, browserPassword)
-		if _, acr, amr := signedInHow(other, t, rp); acr != "pwd" || amr != "pwd" {
+		loginInBrowser(other, t, rp, email, browserPassword)
+		if _, acr, amr := signedInHow(other, t); acr != "pwd" || amr != "pwd" {
 			t.Errorf("acr %q, amr %q; want pwd, pwd", acr, amr)
 		}
 		if n := len(smsSent(t, p, phone)); n != seen {
@@ -428,7 +338,7 @@ func TestBrowserTwoStep(t *testing.T) {
 		)
 		code, _ := nextSMS(t, p, phone, seen)
 		enterCode(ctx, t, code)
-		if _, acr, amr := signedInHow(ctx, t, rp); acr != "mfa" || amr != "pwd sms mfa" {
+		if _, acr, amr := signedInHow(ctx, t); acr != "mfa" || amr != "pwd sms mfa" {
 			t.Errorf("acr %q, amr %q; want mfa, pwd sms mfa", acr, amr)
 		}
 	})

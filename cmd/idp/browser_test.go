@@ -74,7 +74,8 @@ func newTab(t *testing.T, browser context.Context) context.Context {
 }
 
 // browserRP is a relying party for the browser suite: it listens for real, runs the code flow
-// with PKCE, state and nonce, and shows who signed in.
+// with PKCE, state and nonce (/start; ?create=1 sends prompt=create, ?acr=mfa acr_values=mfa),
+// and shows who signed in and how (#who, #acr, #amr) or the error it got (#who "error …").
 type browserRP struct {
 	url    string
 	oauth  *oauth2.Config
@@ -113,6 +114,10 @@ func startBrowserRP(t *testing.T, idp *testIdP) *browserRP {
 		if r.URL.Query().Get("create") == "1" {
 			opts = append(opts, oauth2.SetAuthURLParam("prompt", "create"))
 		}
+		if acr := r.URL.Query().Get("acr"); acr != "" {
+			// OIDC Core §3.1.2.1: acr_values is a voluntary request; the RP checks the acr it gets.
+			opts = append(opts, oauth2.SetAuthURLParam("acr_values", acr))
+		}
 		http.Redirect(w, r, rp.oauth.AuthCodeURL(state, opts...), http.StatusFound)
 	})
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
@@ -140,11 +145,14 @@ func startBrowserRP(t *testing.T, idp *testIdP) *browserRP {
 			return
 		}
 		var c struct {
-			Email    string `json:"email"`
-			Verified bool   `json:"email_verified"`
+			Email    string   `json:"email"`
+			Verified bool     `json:"email_verified"`
+			ACR      string   `json:"acr"`
+			AMR      []string `json:"amr"`
 		}
 		_ = idt.Claims(&c)
-		fmt.Fprintf(w, `<!doctype html><h1 id="who">Signed in as %s (verified: %t)</h1>`, html.EscapeString(c.Email), c.Verified)
+		fmt.Fprintf(w, `<!doctype html><h1 id="who">Signed in as %s (verified: %t)</h1><p id="acr">%s</p><p id="amr">%s</p>`,
+			html.EscapeString(c.Email), c.Verified, html.EscapeString(c.ACR), html.EscapeString(strings.Join(c.AMR, " ")))
 	})
 	srv := &http.Server{Handler: mux}
 	go func() { _ = srv.Serve(l) }()
