@@ -5,60 +5,23 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/fintech-idp/idp/internal/browsertest"
 )
 
-// The browser suite follows the policy of cmd/idp/browser_test.go: CI sets IDP_TEST_CHROMIUM (and
-// a missing browser there is a failure); elsewhere /usr/bin/chromium is used when present, and the
-// suite is skipped with a visible message when there is none.
-func dashChromiumPath(t *testing.T) string {
+// newDashTab starts one headless Chromium (browsertest: found, or skipped with "BROWSER TESTS
+// SKIPPED", or failed in CI) and returns a tab whose context also bounds the whole journey.
+func newDashTab(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
-	if p := os.Getenv("IDP_TEST_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("IDP_TEST_CHROMIUM=%s: %v", p, err)
-		}
-		return p
-	}
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("BROWSER TESTS SKIPPED: no Chromium found (apt-get install chromium, or set IDP_TEST_CHROMIUM)")
-	return ""
-}
-
-// newDashTab starts one headless Chromium with a fresh profile and returns a tab whose context
-// also bounds the whole journey.
-func newDashTab(t *testing.T, path string, timeout time.Duration) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	if err := chromedp.Do(browser); err != nil {
-		cancelBrowser()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancelTab := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancelTab := chromedp.NewContext(browsertest.Start(t), chromedp.WithNewBrowserContext())
 	ctx, cancelT := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelT(); cancelTab(); cancelBrowser(); cancelAlloc() })
+	t.Cleanup(func() { cancelT(); cancelTab() })
 	return ctx
 }
 
@@ -186,7 +149,7 @@ func TestBrowserDashboardJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the IdP binary and Chromium")
 	}
-	chromium := dashChromiumPath(t)
+	browsertest.Path(t) // skip (or fail in CI) before building anything
 	const email, password, phone = "grace@example.com", "a long and unusual passphrase 42", "+447400123456"
 
 	idp := newRealIdP(t)
@@ -204,7 +167,7 @@ func TestBrowserDashboardJourney(t *testing.T) {
 		"CLIENT_SECRET": m[1], "REDIRECT_URL": dashRoot + "callback"})
 
 	start := time.Now()
-	j := &journey{t: t, ctx: newDashTab(t, chromium, 60*time.Second), dash: base, issuer: idp.issuer, http: newBrowser(t)}
+	j := &journey{t: t, ctx: newDashTab(t, 60*time.Second), dash: base, issuer: idp.issuer, http: newBrowser(t)}
 	defer func() { t.Logf("browser journey took %s", time.Since(start).Round(time.Millisecond)) }()
 
 	// 1. Create account (prompt=create shows the IdP's signup page), then the email code.

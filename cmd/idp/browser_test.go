@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,52 +16,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/fintech-idp/idp/internal/browsertest"
 )
 
-// chromiumPath finds the browser for the browser suite. CI sets IDP_TEST_CHROMIUM (and installs
-// Debian's chromium); elsewhere /usr/bin/chromium is used when present, and the suite is skipped
-// with a visible message when there is none.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("IDP_TEST_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("IDP_TEST_CHROMIUM=%s: %v", p, err)
-		}
-		return p
-	}
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("BROWSER TESTS SKIPPED: no Chromium found (apt-get install chromium, or set IDP_TEST_CHROMIUM)")
-	return ""
-}
-
-// newChromium starts one headless Chromium for the test; each journey gets its own browser
-// context (its own cookies) from newTab.
+// newChromium starts one headless Chromium for the test (browsertest: found, or skipped with
+// "BROWSER TESTS SKIPPED", or failed in CI); each journey gets its own browser context (its own
+// cookies) from newTab.
 func newChromium(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	if err := chromedp.Do(browser); err != nil {
-		cancelBrowser()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	return browser
+	return browsertest.Start(t)
 }
 
 func newTab(t *testing.T, browser context.Context) context.Context {
