@@ -315,13 +315,23 @@ func (a *app) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *app) handlePaymentForm(w http.ResponseWriter, r *http.Request) {
+// paymentSession returns the signed-in session when it may pay now; otherwise it has sent the
+// browser to sign in, or to the IdP for step-up, and returns nil. The form and the submission both
+// check it: a payment is never accepted without a fresh mfa sign-in.
+func (a *app) paymentSession(w http.ResponseWriter, r *http.Request) *session {
 	s := a.session(w, r, "/payment")
 	if s == nil {
-		return
+		return nil
 	}
 	if !a.paymentAllowed(s.view()) {
 		a.startLogin(w, r, false, true, "/payment")
+		return nil
+	}
+	return s
+}
+
+func (a *app) handlePaymentForm(w http.ResponseWriter, r *http.Request) {
+	if a.paymentSession(w, r) == nil {
 		return
 	}
 	a.render(w, r, http.StatusOK, "payment", page{Title: "Send a payment", SignedIn: true})
@@ -330,13 +340,7 @@ func (a *app) handlePaymentForm(w http.ResponseWriter, r *http.Request) {
 var amountRE = regexp.MustCompile(`^[0-9]{1,7}(\.[0-9]{1,2})?$`)
 
 func (a *app) handlePaymentSubmit(w http.ResponseWriter, r *http.Request) {
-	s := a.session(w, r, "/payment")
-	if s == nil {
-		return
-	}
-	// The rule is checked again here: a payment is never accepted without a fresh mfa sign-in.
-	if !a.paymentAllowed(s.view()) {
-		a.startLogin(w, r, false, true, "/payment")
+	if a.paymentSession(w, r) == nil {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
