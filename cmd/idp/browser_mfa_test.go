@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"html"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,14 +19,8 @@ var smsOutboxRow = regexp.MustCompile(`<code class="sms-code">(\d{6})</code></st
 // smsSent lists the codes the log verifier sent to phone, newest first, as {code, channel}.
 func smsSent(t *testing.T, idp *testIdP, phone string) [][2]string {
 	t.Helper()
-	resp, err := http.Get(idp.issuer + "/dev/outbox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out [][2]string
-	for _, m := range smsOutboxRow.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range smsOutboxRow.FindAllStringSubmatch(devOutbox(t, idp), -1) {
 		if html.UnescapeString(m[3]) == phone {
 			out = append(out, [2]string{m[1], m[2]})
 		}

@@ -131,13 +131,7 @@ func latestCode(t *testing.T, idp *testIdP, addr string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(idp.issuer + "/dev/outbox")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, m := range outboxCode.FindAllStringSubmatch(string(b), -1) {
+		for _, m := range outboxCode.FindAllStringSubmatch(devOutbox(t, idp), -1) {
 			if html.UnescapeString(m[1]) == addr {
 				if c := sixDigits.FindStringSubmatch(m[2]); c != nil {
 					return c[1]
@@ -150,7 +144,8 @@ func latestCode(t *testing.T, idp *testIdP, addr string) string {
 	return ""
 }
 
-func outboxCount(t *testing.T, idp *testIdP, addr string) int {
+// devOutbox returns the development outbox page (emails and text messages, newest first).
+func devOutbox(t *testing.T, idp *testIdP) string {
 	t.Helper()
 	resp, err := http.Get(idp.issuer + "/dev/outbox")
 	if err != nil {
@@ -158,8 +153,13 @@ func outboxCount(t *testing.T, idp *testIdP, addr string) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func outboxCount(t *testing.T, idp *testIdP, addr string) int {
+	t.Helper()
 	n := 0
-	for _, m := range outboxCode.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range outboxCode.FindAllStringSubmatch(devOutbox(t, idp), -1) {
 		if html.UnescapeString(m[1]) == addr {
 			n++
 		}
