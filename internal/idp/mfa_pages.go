@@ -763,7 +763,7 @@ func (s *Server) handleEnrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := handle{Purpose: purposeMFA, Mode: modeEnrol, UserID: u.ID, Email: u.Email, AuthRequestID: f.AuthRequestID}
-	ch, reused, err := s.sms.send(ctx, r, u.ID, store.SMSPurposeEnrol, phone, f.AuthRequestID, nil)
+	ch, _, err := s.sms.send(ctx, r, u.ID, store.SMSPurposeEnrol, phone, f.AuthRequestID, nil)
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
@@ -774,7 +774,6 @@ func (s *Server) handleEnrolSubmit(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "start enrolment", err)
 		return
 	}
-	_ = reused
 	h.CodeID = ch.ID
 	s.audit.log(ctx, "mfa.enrol_started", u.ID, "", map[string]string{"phone": sms.MaskPhone(phone)})
 	s.redirectToMFA(w, r, h)
