@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fintech-idp/idp/internal/password"
 )
 
 // The two values of IDP_ENV.
@@ -97,10 +99,6 @@ const (
 	// OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.
 	minArgon2MemoryKiB  = 19456
 	minArgon2Iterations = 2
-	// The upper bounds match the limits internal/password puts on stored hashes, so that hashes
-	// made with these settings verify.
-	maxArgon2MemoryKiB  = 4 << 20 // 4 GiB
-	maxArgon2Iterations = 100
 	// NIST SP 800-63B-4 §3.1.1.2: at least 15 characters when the password is the only factor,
 	// never fewer than 8; at least 64 must be allowed as a maximum, so the minimum may not exceed it.
 	minPasswordMinLength = 8
@@ -584,14 +582,19 @@ func (c Config) Validate() error {
 		add("%s (%s) must not be longer than %s (%s).", varSessionIdleTTL, c.SessionIdleTTL, varSessionAbsoluteTTL, c.SessionAbsoluteTTL)
 	}
 
-	if c.Argon2MemoryKiB < minArgon2MemoryKiB || c.Argon2MemoryKiB > maxArgon2MemoryKiB {
-		add("%s must be from %d (the OWASP minimum, 19 MiB) to %d, not %d.", varArgon2MemoryKiB, minArgon2MemoryKiB, maxArgon2MemoryKiB, c.Argon2MemoryKiB)
+	// The upper bounds are the limits internal/password puts on every hash it verifies, so that
+	// hashes made with these settings verify.
+	if c.Argon2MemoryKiB < minArgon2MemoryKiB || c.Argon2MemoryKiB > password.MaxArgon2MemoryKiB {
+		add("%s must be from %d (the OWASP minimum, 19 MiB) to %d, not %d.", varArgon2MemoryKiB, minArgon2MemoryKiB, password.MaxArgon2MemoryKiB, c.Argon2MemoryKiB)
 	}
-	if c.Argon2Iterations < minArgon2Iterations || c.Argon2Iterations > maxArgon2Iterations {
-		add("%s must be from %d (the OWASP minimum) to %d, not %d.", varArgon2Iterations, minArgon2Iterations, maxArgon2Iterations, c.Argon2Iterations)
+	if c.Argon2Iterations < minArgon2Iterations || c.Argon2Iterations > password.MaxArgon2Iterations {
+		add("%s must be from %d (the OWASP minimum) to %d, not %d.", varArgon2Iterations, minArgon2Iterations, password.MaxArgon2Iterations, c.Argon2Iterations)
 	}
-	if c.Argon2Parallelism < 1 {
-		add("%s must be at least 1.", varArgon2Parallelism)
+	if c.Argon2Parallelism < 1 || c.Argon2Parallelism > password.MaxArgon2Parallelism {
+		add("%s must be from 1 to %d, not %d.", varArgon2Parallelism, password.MaxArgon2Parallelism, c.Argon2Parallelism)
+	}
+	if uint64(c.Argon2MemoryKiB)*uint64(c.Argon2Iterations) > password.MaxArgon2Work {
+		add("%s × %s must not exceed %d KiB (4 GiB passes).", varArgon2MemoryKiB, varArgon2Iterations, password.MaxArgon2Work)
 	}
 	if c.PasswordMinLength < minPasswordMinLength || c.PasswordMinLength > maxPasswordMinLength {
 		add("%s must be from %d to %d (NIST SP 800-63B-4 §3.1.1.2), not %d.", varPasswordMinLength, minPasswordMinLength, maxPasswordMinLength, c.PasswordMinLength)

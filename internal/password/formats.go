@@ -64,9 +64,9 @@ func parseArgon2id(encoded string) (p Params, salt, key []byte, err error) {
 	if len(kv) != 3 || !strings.HasPrefix(kv[0], "m=") || !strings.HasPrefix(kv[1], "t=") || !strings.HasPrefix(kv[2], "p=") {
 		return p, nil, nil, malformed("argon2id: parameters must be m=,t=,p=")
 	}
-	m, okM := parseUint(kv[0][2:], maxArgon2MemoryKiB)
-	t, okT := parseUint(kv[1][2:], maxArgon2Iterations)
-	par, okP := parseUint(kv[2][2:], 255)
+	m, okM := parseUint(kv[0][2:], MaxArgon2MemoryKiB)
+	t, okT := parseUint(kv[1][2:], MaxArgon2Iterations)
+	par, okP := parseUint(kv[2][2:], MaxArgon2Parallelism)
 	if !okM || !okT || !okP {
 		return p, nil, nil, malformed("argon2id: parameter not a number or above the limit")
 	}
@@ -121,7 +121,7 @@ func parseWerkzeug(encoded string) (check func([]byte) bool, err error) {
 		default:
 			return nil, malformed("werkzeug: pbkdf2 hash must be sha256 or sha512")
 		}
-		iter, ok := parseUint(method[2], maxPBKDF2Iterations)
+		iter, ok := parseUint(method[2], MaxPBKDF2Iterations)
 		if !ok || iter < 1 {
 			return nil, malformed("werkzeug: pbkdf2 iterations not a number or out of range")
 		}
@@ -136,16 +136,18 @@ func parseWerkzeug(encoded string) (check func([]byte) bool, err error) {
 		if len(method) != 4 {
 			return nil, malformed("werkzeug: scrypt needs scrypt:N:r:p")
 		}
-		n, okN := parseUint(method[1], maxScryptN)
-		r, okR := parseUint(method[2], maxScryptR)
-		p, okP := parseUint(method[3], maxScryptP)
+		n, okN := parseUint(method[1], MaxScryptN)
+		r, okR := parseUint(method[2], MaxScryptR)
+		p, okP := parseUint(method[3], MaxScryptP)
 		switch {
 		case !okN || !okR || !okP || r < 1 || p < 1:
 			return nil, malformed("werkzeug: scrypt parameter not a number or above the limit")
 		case n < 2 || n&(n-1) != 0:
 			return nil, malformed("werkzeug: scrypt N must be a power of two")
-		case 128*n*r > maxScryptMemory:
+		case 128*n*r > MaxScryptMemory:
 			return nil, malformed("werkzeug: scrypt parameters need too much memory")
+		case 128*n*r*p > 2*MaxScryptMemory:
+			return nil, malformed("werkzeug: scrypt parameters need too much work")
 		case len(want) != 64:
 			return nil, malformed("werkzeug: scrypt digest must be 64 bytes")
 		}
@@ -175,8 +177,8 @@ func parseBcrypt(encoded string) (check func([]byte) bool, err error) {
 	if err != nil {
 		return nil, malformed("bcrypt: unparsable")
 	}
-	if cost > maxBcryptCost {
-		return nil, malformed("bcrypt: cost above the limit")
+	if cost < MinBcryptCost || cost > MaxBcryptCost {
+		return nil, malformed("bcrypt: cost outside the limits")
 	}
 	return func(password []byte) bool {
 		return bcrypt.CompareHashAndPassword([]byte(encoded), password) == nil

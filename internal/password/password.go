@@ -17,24 +17,56 @@ import (
 // below. The wrapping text names the reason but never repeats the hash.
 var ErrMalformedHash = errors.New("password: malformed or unsupported password hash")
 
-// Limits on the parameters read from a stored hash. They keep a corrupt or hostile hash from
-// exhausting memory or CPU on the login path; they are far above anything sensible, so a real
-// hash never hits them.
+// Limits on the parameters of a hash, checked when a hash is imported (Check) and again every time
+// one is verified (Verify), so that no stored hash, imported or corrupted, can make a sign-in burn
+// CPU or memory. They sit well above what the source libraries produce by default (Werkzeug
+// 3.x: pbkdf2 sha256 600,000 iterations, scrypt N=2^15 r=8 p=1; bcrypt cost 10–12; argon2-cffi
+// m=64 MiB t=3 p=4) and admit both argon2id recommendations of RFC 9106 §4 (2 GiB t=1, 64 MiB
+// t=3); docs/ARCHITECTURE.md ("Imported password hashes") lists them.
 const (
-	maxArgon2MemoryKiB  = 4 << 20 // 4 GiB
-	maxArgon2Iterations = 100
-	minSaltLen          = 8 // RFC 9106 §3.1 recommends 16; 8 is the PHC string format minimum
-	maxSaltLen          = 64
-	minKeyLen           = 16
-	maxKeyLen           = 64
+	// MaxArgon2MemoryKiB (2 GiB), MaxArgon2Iterations and MaxArgon2Parallelism bound argon2id;
+	// MaxArgon2Work bounds memory × passes (4 GiB·passes: 2 GiB twice, or 1 GiB four times).
+	MaxArgon2MemoryKiB   = 2 << 20
+	MaxArgon2Iterations  = 10
+	MaxArgon2Parallelism = 16
+	MaxArgon2Work        = 4 << 20
 
-	maxPBKDF2Iterations = 10_000_000
-	maxScryptN          = 1 << 22
-	maxScryptR          = 32
-	maxScryptP          = 16
-	maxScryptMemory     = 4 << 30 // bytes: scrypt needs 128·N·r of them
-	maxBcryptCost       = 16      // ~2^16 Blowfish key setups, a few seconds
+	minSaltLen = 8 // RFC 9106 §3.1 recommends 16; 8 is the PHC string format minimum
+	maxSaltLen = 64
+	minKeyLen  = 16
+	maxKeyLen  = 64
+
+	// MaxPBKDF2Iterations bounds Werkzeug pbkdf2 (10^7: about 15 times Werkzeug's current default).
+	MaxPBKDF2Iterations = 10_000_000
+	// MaxScryptN (2^20, 32 times Werkzeug's default), MaxScryptR and MaxScryptP bound Werkzeug
+	// scrypt; its memory 128·N·r may not exceed MaxScryptMemory (1 GiB) and its work 128·N·r·p
+	// not twice that.
+	MaxScryptN      = 1 << 20
+	MaxScryptR      = 32
+	MaxScryptP      = 16
+	MaxScryptMemory = 1 << 30
+	// MinBcryptCost and MaxBcryptCost bound bcrypt: 4 is bcrypt's own minimum, 16 takes a few
+	// seconds (2^16 key setups).
+	MinBcryptCost = 4
+	MaxBcryptCost = 16
 )
+
+// CheckParams reports whether argon2id with m KiB of memory, t passes and p lanes is within the
+// limits above (and the 8·p KiB minimum of RFC 9106 §3.1); config checks the configured
+// parameters with it, so that a hash made with them verifies.
+func CheckParams(m, t uint32, p uint8) error {
+	switch {
+	case p < 1 || p > MaxArgon2Parallelism:
+		return fmt.Errorf("parallelism must be 1..%d", MaxArgon2Parallelism)
+	case t < 1 || t > MaxArgon2Iterations:
+		return fmt.Errorf("iterations must be 1..%d", MaxArgon2Iterations)
+	case m < 8*uint32(p) || m > MaxArgon2MemoryKiB:
+		return fmt.Errorf("memory must be 8·parallelism..%d KiB", MaxArgon2MemoryKiB)
+	case uint64(m)*uint64(t) > MaxArgon2Work:
+		return fmt.Errorf("memory × iterations must not exceed %d KiB", MaxArgon2Work)
+	}
+	return nil
+}
 
 // Params are the argon2id cost parameters and sizes used for new hashes.
 type Params struct {
@@ -53,13 +85,10 @@ func DefaultParams() Params {
 
 // validate reports whether p can produce a hash that Verify accepts.
 func (p Params) validate() error {
+	if err := CheckParams(p.MemoryKiB, p.Iterations, p.Parallelism); err != nil {
+		return err
+	}
 	switch {
-	case p.Parallelism < 1:
-		return errors.New("parallelism must be at least 1")
-	case p.Iterations < 1 || p.Iterations > maxArgon2Iterations:
-		return fmt.Errorf("iterations must be 1..%d", maxArgon2Iterations)
-	case p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > maxArgon2MemoryKiB:
-		return fmt.Errorf("memory must be 8·parallelism..%d KiB", maxArgon2MemoryKiB)
 	case p.SaltLen < minSaltLen || p.SaltLen > maxSaltLen:
 		return fmt.Errorf("salt length must be %d..%d bytes", minSaltLen, maxSaltLen)
 	case p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen:
@@ -156,6 +185,25 @@ func (h *Hasher) Verify(encoded, password string) (ok, needsRehash bool, err err
 	default:
 		return false, false, fmt.Errorf("%w: unknown algorithm", ErrMalformedHash)
 	}
+}
+
+// Check reports whether encoded is a hash Verify accepts: argon2id (PHC string, version 19),
+// Werkzeug pbkdf2:sha256/pbkdf2:sha512 or scrypt, or bcrypt $2a$/$2b$/$2y$, with every parameter
+// within the limits above. It computes nothing (an import checks 100,000 hashes in moments). The
+// error wraps ErrMalformedHash, names the reason and never repeats the hash.
+func Check(encoded string) error {
+	var err error
+	switch {
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		_, _, _, err = parseArgon2id(encoded)
+	case strings.HasPrefix(encoded, "pbkdf2:"), strings.HasPrefix(encoded, "scrypt:"):
+		_, err = parseWerkzeug(encoded)
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		_, err = parseBcrypt(encoded)
+	default:
+		err = fmt.Errorf("%w: unknown algorithm", ErrMalformedHash)
+	}
+	return err
 }
 
 // verifyImported runs check on the password as submitted and, when that differs from its

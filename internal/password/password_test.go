@@ -73,7 +73,7 @@ func TestHashErrors(t *testing.T) {
 		{"zero params", &Hasher{}},
 		{"no parallelism", NewHasher(Params{MemoryKiB: 64, Iterations: 1, SaltLen: 16, KeyLen: 32})},
 		{"memory below 8 per lane", NewHasher(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 2, SaltLen: 16, KeyLen: 32})},
-		{"memory above limit", NewHasher(Params{MemoryKiB: maxArgon2MemoryKiB + 1, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})},
+		{"memory above limit", NewHasher(Params{MemoryKiB: MaxArgon2MemoryKiB + 1, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})},
 		{"too many iterations", NewHasher(Params{MemoryKiB: 64, Iterations: 101, Parallelism: 1, SaltLen: 16, KeyLen: 32})},
 		{"short salt", NewHasher(Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 4, KeyLen: 32})},
 		{"short key", NewHasher(Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 8})},
@@ -412,5 +412,104 @@ func BenchmarkVerifyDummyDefault(b *testing.B) {
 	h := NewHasher(DefaultParams())
 	for b.Loop() {
 		h.VerifyDummy("correct horse battery staple")
+	}
+}
+
+// importVectors are hashes of importPassword made outside Go, one per format `idp users import`
+// accepts, exactly as follows (password "Flask-imported pässword", UTF-8, "ä" precomposed):
+//
+//	pbkdf2: python3 (3.11.7) -c 'import hashlib; pw="Flask-imported pässword".encode();
+//	        print(hashlib.pbkdf2_hmac("sha256", pw, b"q8Lr2Tn7Vb4Xz9Kw", 600000).hex())'
+//	        (and "sha512", b"Hk3Pm8Qs1Wd5Ry0U", 210000), the calls werkzeug.security makes,
+//	        written as Werkzeug writes them: "pbkdf2:HASH:ITERATIONS$salt$hex".
+//	scrypt: python3 -c '... hashlib.scrypt(pw, salt=b"Jf6Nc1Vz8Bq3Lx5T", n=32768, r=8, p=1,
+//	        maxmem=132*1024*1024, dklen=64).hex()' (Werkzeug's default parameters).
+//	bcrypt: perl (5.36, Debian 12) -e 'print crypt("Flask-imported pässword",
+//	        q($2b$06$) . "Zy9Ox3Kq1Lm5Nb7Vc2Xd4e")', i.e. glibc's libxcrypt bcrypt; the same with
+//	        the $2a$ and $2y$ prefixes gives the same hash.
+//	argon2id: the argon2-cffi documentation's example (its password is "correct horse battery
+//	        staple", see TestVerifyKnownVectors).
+const importPassword = "Flask-imported pässword"
+
+var importVectors = map[string]string{
+	"pbkdf2:sha256": "pbkdf2:sha256:600000$q8Lr2Tn7Vb4Xz9Kw$83129aa46183ac568c9f6e3c8b52f911e7c09ce96b24a9b00c0ca05ddea54efb",
+	"pbkdf2:sha512": "pbkdf2:sha512:210000$Hk3Pm8Qs1Wd5Ry0U$8dce05bf1bbc50625b6b254414e4643691f4835c08220600468ae0fd4e1002eecf674ee734977d6daf60afc17332eb2bce8623513f4541f44b1f3bac170bbffe",
+	"scrypt":        "scrypt:32768:8:1$Jf6Nc1Vz8Bq3Lx5T$32be64dab8aad3b8a4e71082cc3d628a4fa71b644db3a2a71bfded5f913a26cb31d0d713d82beb20e342c05dae144350cbdd580362ce69d7c0009368149f1fdc",
+	"bcrypt $2a$":   "$2a$06$Zy9Ox3Kq1Lm5Nb7Vc2Xd4e4YxuU0gbkoBsSTqZIH2RH53zQ2sJGGq",
+	"bcrypt $2b$":   "$2b$06$Zy9Ox3Kq1Lm5Nb7Vc2Xd4e4YxuU0gbkoBsSTqZIH2RH53zQ2sJGGq",
+	"bcrypt $2y$":   "$2y$06$Zy9Ox3Kq1Lm5Nb7Vc2Xd4e4YxuU0gbkoBsSTqZIH2RH53zQ2sJGGq",
+}
+
+func TestVerifyIndependentImportVectors(t *testing.T) {
+	h := NewHasher(cheap)
+	for name, encoded := range importVectors {
+		t.Run(name, func(t *testing.T) {
+			if err := Check(encoded); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			ok, rehash, err := h.Verify(encoded, importPassword)
+			if err != nil || !ok || !rehash {
+				t.Fatalf("Verify(right) = %v, %v, %v; want true, true, nil", ok, rehash, err)
+			}
+			ok, _, err = h.Verify(encoded, "Flask-imported password")
+			if err != nil || ok {
+				t.Fatalf("Verify(wrong) = %v, %v; want false, nil", ok, err)
+			}
+		})
+	}
+}
+
+// TestLimitsRefusedAtImportAndVerify: a hash whose parameters would make a sign-in burn CPU or
+// memory is refused by Check (import) and by Verify (a hash already stored), before any work.
+func TestLimitsRefusedAtImportAndVerify(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	scryptDigest := strings.Repeat("ab", 64)
+	argon := func(params string) string {
+		return "$argon2id$v=19$" + params + "$MIIRqgvgQbgj220jfp0MPA$YfwJSVjtjSU0zzV/P3S9nnQ/USre2wvJMjfCIjrTQbg"
+	}
+	tests := []struct {
+		name, encoded string
+		ok            bool
+	}{
+		{"pbkdf2 at 10^7 iterations", "pbkdf2:sha256:10000000$salt$" + digest, true},
+		{"pbkdf2 above 10^7 iterations", "pbkdf2:sha256:10000001$salt$" + digest, false},
+		{"scrypt N=2^20", "scrypt:1048576:8:1$salt$" + scryptDigest, true},
+		{"scrypt N=2^21", "scrypt:2097152:8:1$salt$" + scryptDigest, false},
+		{"scrypt 2^20 r=16 needs 2 GiB", "scrypt:1048576:16:1$salt$" + scryptDigest, false},
+		{"scrypt 2^20 r=8 p=3 is too much work", "scrypt:1048576:8:3$salt$" + scryptDigest, false},
+		{"bcrypt cost 4", "$2b$04$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", true},
+		{"bcrypt cost 16", "$2b$16$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", true},
+		{"bcrypt cost 17", "$2b$17$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", false},
+		{"bcrypt cost 3", "$2b$03$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", false},
+		{"argon2id RFC 9106 first choice (2 GiB, t=1, p=4)", argon("m=2097152,t=1,p=4"), true},
+		{"argon2id 2 GiB, t=2", argon("m=2097152,t=2,p=4"), true},
+		{"argon2id above 2 GiB", argon("m=2097153,t=1,p=4"), false},
+		{"argon2id 2 GiB, t=3 (too much work)", argon("m=2097152,t=3,p=4"), false},
+		{"argon2id t=11", argon("m=65536,t=11,p=4"), false},
+		{"argon2id p=17", argon("m=65536,t=3,p=17"), false},
+		{"argon2id version 16", strings.Replace(argon("m=65536,t=3,p=4"), "v=19", "v=16", 1), false},
+		{"unknown algorithm", "sha1$salt$" + digest[:40], false},
+		{"plain text", "hunter2", false},
+	}
+	h := NewHasher(cheap)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(tt.encoded)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return // within the limits: Verify would do the (slow) work
+			}
+			if !errors.Is(err, ErrMalformedHash) {
+				t.Fatalf("Check = %v, want ErrMalformedHash", err)
+			}
+			if strings.Contains(err.Error(), tt.encoded) {
+				t.Errorf("error repeats the hash: %v", err)
+			}
+			if ok, _, err := h.Verify(tt.encoded, "anything"); ok || !errors.Is(err, ErrMalformedHash) {
+				t.Fatalf("Verify = %v, %v; want false, ErrMalformedHash", ok, err)
+			}
+		})
 	}
 }
