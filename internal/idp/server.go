@@ -220,10 +220,10 @@ func (s *Server) routes() http.Handler {
 	r.With(s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
-	r.With(noStore, s.countGrants, s.apiErrors).Handle("/oauth/token", s.provider)
-	r.With(noStore, s.apiErrors).Handle("/oauth/introspect", s.provider)
-	r.With(noStore, s.apiErrors).Handle("/revoke", s.provider)
-	r.With(noStore, s.apiErrors).Handle("/userinfo", s.provider)
+	r.With(noStore, formOnly, s.countGrants, s.apiErrors).Handle("/oauth/token", s.provider)
+	r.With(noStore, formOnly, s.apiErrors).Handle("/oauth/introspect", s.provider)
+	r.With(noStore, formOnly, s.apiErrors).Handle("/revoke", s.provider)
+	r.With(noStore, noQueryToken, s.apiErrors).Handle("/userinfo", s.provider)
 	r.Handle("/keys", s.provider)
 
 	// Hosted pages. Cross-origin form posts are refused here only (the protocol endpoints follow
