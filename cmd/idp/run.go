@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -127,12 +128,34 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
-	if cfg.LogFormat == "text" {
+	if logAsText(cfg, w) {
 		h = slog.NewTextHandler(w, opts)
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(idp.ContextLogHandler{Handler: h})
+}
+
+// logAsText says whether logs are human-readable text: when asked for, or with the default
+// "auto" in development when they go to a terminal. Production logs JSON unless told otherwise.
+func logAsText(cfg *config.Config, w io.Writer) bool {
+	switch cfg.LogFormat {
+	case "text":
+		return true
+	case "auto":
+		return !cfg.Production() && isTerminal(w)
+	}
+	return false
+}
+
+// isTerminal reports whether w is a character device (a terminal), not a file or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // openStore opens the configured database, migrated up to date.

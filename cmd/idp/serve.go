@@ -46,7 +46,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err := cfg.EnsureSecretKey(log); err != nil {
 		return err
 	}
-	log.Info("starting", "config", cfg)
+	log.Info("starting", "env", cfg.Env, "issuer", cfg.Issuer, "store", storeKind(cfg))
+	log.Debug("settings", "config", cfg)
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -125,13 +126,15 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// Metrics on their own address, never the public port.
 	var ms *http.Server
 	if m != nil {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		mln, err := listenMetrics(cfg, log)
 		if err != nil {
-			return fmt.Errorf("listen for metrics on %s: %w", cfg.MetricsAddr, err)
+			return err
 		}
-		ms = m.Server(cfg.MetricsAddr)
-		go func() { _ = ms.Serve(mln) }()
-		log.Info("metrics listening", "addr", mln.Addr().String())
+		if mln != nil {
+			ms = m.Server(cfg.MetricsAddr)
+			go func() { _ = ms.Serve(mln) }()
+			log.Info("metrics listening", "addr", mln.Addr().String())
+		}
 	}
 	hkCtx, stopHK := context.WithCancel(context.Background())
 	defer stopHK()
@@ -178,6 +181,30 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listenMetrics binds the metrics address. In development the default address (loopback) may be
+// taken, by a local Prometheus say: that is a warning and the IdP runs without /metrics. An address
+// the operator chose, or any address in production, must bind or the start fails.
+func listenMetrics(cfg *config.Config, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err == nil {
+		return ln, nil
+	}
+	if cfg.Production() || cfg.MetricsAddrExplicit {
+		return nil, fmt.Errorf("listen for metrics on %s: %w (set IDP_METRICS_ADDR to another address, or off)", cfg.MetricsAddr, err)
+	}
+	log.Warn("metrics are off: the default metrics address is busy; set IDP_METRICS_ADDR to another address (or off to silence this)",
+		"addr", cfg.MetricsAddr, "error", err.Error())
+	return nil, nil
+}
+
+// storeKind names the store for the start line, without the connection string.
+func storeKind(cfg *config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite (" + cfg.DataDir + ")"
 }
 
 // outboxCapacity is how many development emails /dev/outbox keeps.

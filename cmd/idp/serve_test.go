@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +72,8 @@ func TestNewMFA(t *testing.T) {
 			want := cfg
 			if mfa.Brand != "FinTech ID" || mfa.VoiceFallback != want.VonageVoiceFallback || !slices.Equal(mfa.AllowedCountries, []string{"GB"}) ||
 				mfa.DefaultRegion != "GB" || mfa.Require || mfa.ChallengeTTL != 10*time.Minute || mfa.MaxAttempts != 5 ||
-				mfa.SendLimitNumber10m != 3 || mfa.SendLimitNumberHour != 5 || mfa.SendLimitAccountDay != 10 ||
-				mfa.SendLimitIPHour != 10 || mfa.GlobalHourlyCap != 1000 || mfa.RecoveryMaxFailures != 5 {
+				mfa.SendLimitNumber10m != want.SMSLimitNumber10m || mfa.SendLimitNumberHour != want.SMSLimitNumberHour ||
+				mfa.SendLimitAccountDay != want.SMSLimitAccountDay || mfa.SendLimitIPHour != want.SMSLimitIPHour || mfa.GlobalHourlyCap != 1000 || mfa.RecoveryMaxFailures != 5 {
 				t.Errorf("MFA settings = %+v", mfa)
 			}
 		})
@@ -109,5 +111,50 @@ func TestVonageCallOutcome(t *testing.T) {
 		if got := vonageCallOutcome(outcome); got != want {
 			t.Errorf("vonageCallOutcome(%q) = %q, want %q", outcome, got, want)
 		}
+	}
+}
+
+// TestListenMetricsBusyPort: a busy default metrics port is only a warning in development (a local
+// Prometheus owns 9090), but an address the operator chose, or production, must bind.
+func TestListenMetricsBusyPort(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	tests := []struct {
+		name     string
+		prod     bool
+		explicit bool
+		wantErr  bool
+	}{
+		{"development default", false, false, false},
+		{"development explicit", false, true, true},
+		{"production", true, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			if tt.prod {
+				cfg.Env = config.EnvProduction
+			}
+			cfg.MetricsAddr, cfg.MetricsAddrExplicit = addr, tt.explicit
+			var logs syncBuffer
+			ln, err := listenMetrics(&cfg, newLogger(&cfg, &logs))
+			if ln != nil {
+				ln.Close()
+				t.Fatal("bound a busy port")
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "IDP_METRICS_ADDR") {
+				t.Fatalf("error %q does not name IDP_METRICS_ADDR", err)
+			}
+			if !tt.wantErr && !strings.Contains(logs.String(), "IDP_METRICS_ADDR") {
+				t.Fatalf("no warning naming IDP_METRICS_ADDR in %s", logs.String())
+			}
+		})
 	}
 }

@@ -120,8 +120,10 @@ type Config struct {
 	TLSCertFile string // TLS_CERT_FILE: set together with TLSKeyFile, or neither (TLS terminated by a proxy)
 	TLSKeyFile  string // TLS_KEY_FILE
 
-	LogLevel  string // IDP_LOG_LEVEL: debug, info (default), warn or error
-	LogFormat string // IDP_LOG_FORMAT: json (default) or text
+	LogLevel string // IDP_LOG_LEVEL: debug, info (default), warn or error
+	// LogFormat is IDP_LOG_FORMAT: json, text, or auto (the default): human-readable text in
+	// development when stderr is a terminal, JSON otherwise and always in production.
+	LogFormat string
 
 	BrandName  string // IDP_BRAND_NAME: default "FinTech ID"
 	BrandColor string // IDP_BRAND_COLOR: "#rgb" or "#rrggbb", default "#0f5c4d"
@@ -191,9 +193,13 @@ type Config struct {
 	// comma-separated, default none: behind Railway or a load balancer list its addresses, or
 	// per-IP limits see only the proxy.
 	TrustedProxies []netip.Prefix
-	// MetricsAddr is where /metrics listens (IDP_METRICS_ADDR, default ":9090"; "off" disables
-	// it). Never the public port.
+	// MetricsAddr is where /metrics listens (IDP_METRICS_ADDR; "off" disables it). Never the
+	// public port. Default ":9090" in production and "127.0.0.1:9090" in development, where a
+	// busy port is only a warning (see MetricsAddrExplicit).
 	MetricsAddr string
+	// MetricsAddrExplicit says IDP_METRICS_ADDR (or its flag) was given: then an address that
+	// cannot be bound stops the start, in development too.
+	MetricsAddrExplicit bool
 	// AuditRetention: audit events older than this are deleted by housekeeping
 	// (IDP_AUDIT_RETENTION, default 0 = keep forever).
 	AuditRetention time.Duration
@@ -218,6 +224,27 @@ type Config struct {
 	devClientExplicit        bool
 	devClientWanted          bool
 	allowedCountriesExplicit bool
+	// explicit records which environment variables were set, so derive leaves them alone.
+	explicit map[string]bool
+}
+
+// sendLimit is a send limit whose default is relaxed in development so that trying the flows
+// again and again never locks the developer out. Production keeps the strict value.
+type sendLimit struct {
+	name      string
+	field     func(*Config) *int
+	prod, dev int
+}
+
+// sendLimits are the development relaxations (README, "Development"): counts only; cooldowns,
+// code tries and the sign-in throttle stay as in production.
+var sendLimits = []sendLimit{
+	{varEmailSendLimitAccount, func(c *Config) *int { return &c.EmailSendLimitAccount }, 5, 100},
+	{varEmailSendLimitIP, func(c *Config) *int { return &c.EmailSendLimitIP }, 20, 1000},
+	{varSMSLimitNumber10m, func(c *Config) *int { return &c.SMSLimitNumber10m }, 3, 100},
+	{varSMSLimitNumberHour, func(c *Config) *int { return &c.SMSLimitNumberHour }, 5, 200},
+	{varSMSLimitAccountDay, func(c *Config) *int { return &c.SMSLimitAccountDay }, 10, 500},
+	{varSMSLimitIPHour, func(c *Config) *int { return &c.SMSLimitIPHour }, 10, 500},
 }
 
 // Default returns the development defaults.
@@ -227,7 +254,7 @@ func Default() Config {
 		Port:               8080,
 		DataDir:            "./data",
 		LogLevel:           "info",
-		LogFormat:          "json",
+		LogFormat:          "auto",
 		BrandName:          "FinTech ID",
 		BrandColor:         "#0f5c4d",
 		AuthRequestTTL:     30 * time.Minute,
@@ -243,29 +270,22 @@ func Default() Config {
 		Argon2Parallelism:  1,
 		PasswordMinLength:  15,
 
-		BrevoAPIURL:           "https://api.brevo.com/v3",
-		EmailCodeTTL:          10 * time.Minute,
-		EmailCodeMaxAttempts:  5,
-		EmailResendCooldown:   60 * time.Second,
-		EmailSendLimitAccount: 5,
-		EmailSendLimitIP:      20,
-		LoginDelayAfter:       5,
-		LoginLockAfter:        20,
-		LoginLockDuration:     15 * time.Minute,
+		BrevoAPIURL:          "https://api.brevo.com/v3",
+		EmailCodeTTL:         10 * time.Minute,
+		EmailCodeMaxAttempts: 5,
+		EmailResendCooldown:  60 * time.Second,
+		LoginDelayAfter:      5,
+		LoginLockAfter:       20,
+		LoginLockDuration:    15 * time.Minute,
 
 		VonageAPIURL:            "https://api.nexmo.com",
 		VonageVoiceFallback:     true,
 		PhoneDefaultRegion:      "GB",
 		SMSChallengeTTL:         10 * time.Minute,
 		SMSMaxAttempts:          5,
-		SMSLimitNumber10m:       3,
-		SMSLimitNumberHour:      5,
-		SMSLimitAccountDay:      10,
-		SMSLimitIPHour:          10,
 		SMSGlobalHourlyCap:      1000,
 		RecoveryCodeMaxFailures: 5,
 
-		MetricsAddr:          ":9090",
 		HousekeepingInterval: 10 * time.Minute,
 		ShutdownDrain:        time.Second,
 	}
@@ -280,6 +300,22 @@ func Default() Config {
 func (c *Config) derive() {
 	if !c.allowedCountriesExplicit {
 		c.VonageAllowedCountries = []string{c.PhoneDefaultRegion}
+	}
+	for _, l := range sendLimits {
+		if c.explicit[l.name] {
+			continue
+		}
+		if c.Env == EnvDevelopment {
+			*l.field(c) = l.dev
+		} else {
+			*l.field(c) = l.prod
+		}
+	}
+	if !c.MetricsAddrExplicit {
+		c.MetricsAddr = ":9090"
+		if c.Env == EnvDevelopment {
+			c.MetricsAddr = "127.0.0.1:9090"
+		}
 	}
 	if !c.issuerExplicit {
 		c.Issuer = ""
@@ -389,11 +425,12 @@ func Load(getenv func(string) string) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
 	}
-	l.str(varMetricsAddr, &c.MetricsAddr)
+	c.MetricsAddrExplicit = l.str(varMetricsAddr, &c.MetricsAddr)
 	l.duration(varAuditRetention, &c.AuditRetention)
 	l.duration(varHousekeepingInterval, &c.HousekeepingInterval)
 	l.duration(varShutdownDrain, &c.ShutdownDrain)
 
+	c.explicit = l.seen
 	c.derive()
 	return c, errors.Join(l.errs...)
 }
@@ -404,10 +441,17 @@ func Load(getenv func(string) string) (Config, error) {
 type loader struct {
 	getenv func(string) string
 	errs   []error
+	seen   map[string]bool // variables that were set
 }
 
 func (l *loader) get(name string) (string, bool) {
 	v := strings.TrimSpace(l.getenv(name))
+	if v != "" {
+		if l.seen == nil {
+			l.seen = map[string]bool{}
+		}
+		l.seen[name] = true
+	}
 	return v, v != ""
 }
 
@@ -540,9 +584,9 @@ func (c Config) Validate() error {
 		add("%s must be debug, info, warn or error, not %q.", varLogLevel, c.LogLevel)
 	}
 	switch c.LogFormat {
-	case "json", "text":
+	case "json", "text", "auto":
 	default:
-		add("%s must be json or text, not %q.", varLogFormat, c.LogFormat)
+		add("%s must be json, text or auto, not %q.", varLogFormat, c.LogFormat)
 	}
 
 	if strings.TrimSpace(c.BrandName) == "" {

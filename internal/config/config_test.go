@@ -55,7 +55,8 @@ func TestDefault(t *testing.T) {
 		{"DataDir", c.DataDir, "./data"},
 		{"SecretKey", c.SecretKey, ""},
 		{"LogLevel", c.LogLevel, "info"},
-		{"LogFormat", c.LogFormat, "json"},
+		{"LogFormat", c.LogFormat, "auto"},
+		{"MetricsAddr", c.MetricsAddr, "127.0.0.1:9090"},
 		{"BrandName", c.BrandName, "FinTech ID"},
 		{"BrandColor", c.BrandColor, "#0f5c4d"},
 		{"AuthRequestTTL", c.AuthRequestTTL, 30 * time.Minute},
@@ -83,10 +84,14 @@ func TestDefault(t *testing.T) {
 		{"RequireMFA", c.RequireMFA, false},
 		{"SMSChallengeTTL", c.SMSChallengeTTL, 10 * time.Minute},
 		{"SMSMaxAttempts", c.SMSMaxAttempts, 5},
-		{"SMSLimitNumber10m", c.SMSLimitNumber10m, 3},
-		{"SMSLimitNumberHour", c.SMSLimitNumberHour, 5},
-		{"SMSLimitAccountDay", c.SMSLimitAccountDay, 10},
-		{"SMSLimitIPHour", c.SMSLimitIPHour, 10},
+		// Development relaxes the send limits (counts only); TestSendLimitsFollowEnv has production's.
+		{"SMSLimitNumber10m", c.SMSLimitNumber10m, 100},
+		{"SMSLimitNumberHour", c.SMSLimitNumberHour, 200},
+		{"SMSLimitAccountDay", c.SMSLimitAccountDay, 500},
+		{"SMSLimitIPHour", c.SMSLimitIPHour, 500},
+		{"EmailSendLimitAccount", c.EmailSendLimitAccount, 100},
+		{"EmailSendLimitIP", c.EmailSendLimitIP, 1000},
+		{"EmailResendCooldown", c.EmailResendCooldown, time.Minute},
 		{"SMSGlobalHourlyCap", c.SMSGlobalHourlyCap, 1000},
 		{"RecoveryCodeMaxFailures", c.RecoveryCodeMaxFailures, 5},
 		{"SMSVerifier", c.SMSVerifier(), "log"},
@@ -102,6 +107,50 @@ func TestDefault(t *testing.T) {
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+// TestSendLimitsFollowEnv: the development relaxation of the send limits and the loopback metrics
+// address never reach production, and an explicit setting wins in both.
+func TestSendLimitsFollowEnv(t *testing.T) {
+	tests := []struct {
+		name                               string
+		env                                env
+		emailAcct, emailIP, num10m, ipHour int
+		metrics                            string
+		metricsExplicit                    bool
+	}{
+		{"production", prodEnv(), 5, 20, 3, 10, ":9090", false},
+		{"development", env{}, 100, 1000, 100, 500, "127.0.0.1:9090", false},
+		{"development, explicit", env{"IDP_EMAIL_SEND_LIMIT_ACCOUNT": "2", "IDP_SMS_LIMIT_NUMBER_10M": "1", "IDP_METRICS_ADDR": ":9191"},
+			2, 1000, 1, 500, ":9191", true},
+		{"production, explicit", merge(prodEnv(), env{"IDP_EMAIL_SEND_LIMIT_IP": "50", "IDP_SMS_LIMIT_IP_HOUR": "30"}),
+			5, 50, 3, 30, ":9090", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env.get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{c.EmailSendLimitAccount, c.EmailSendLimitIP, c.SMSLimitNumber10m, c.SMSLimitIPHour, c.MetricsAddr, c.MetricsAddrExplicit}
+			want := []any{tt.emailAcct, tt.emailIP, tt.num10m, tt.ipHour, tt.metrics, tt.metricsExplicit}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("got %v, want %v", got, want)
+				}
+			}
+		})
+	}
+	// --env production on the command line after a development environment restores the strict values.
+	c, err := Load(env{}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Env = EnvProduction
+	c.derive()
+	if c.EmailSendLimitAccount != 5 || c.SMSLimitNumber10m != 3 || c.MetricsAddr != ":9090" {
+		t.Fatalf("after switching to production: email/account %d, sms/10m %d, metrics %q", c.EmailSendLimitAccount, c.SMSLimitNumber10m, c.MetricsAddr)
 	}
 }
 
@@ -447,4 +496,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			t.Errorf("JSON log lacks %s: %s", want, devLog.String())
 		}
 	}
+}
+
+// merge returns the union of environments, later ones winning.
+func merge(envs ...env) env {
+	out := env{}
+	for _, e := range envs {
+		for k, v := range e {
+			out[k] = v
+		}
+	}
+	return out
 }

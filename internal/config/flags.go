@@ -55,7 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&flagValue{
 		get: func() string { return c.LogFormat },
 		set: func(v string) error { c.LogFormat = strings.ToLower(v); return nil },
-	}, "log-format", "log `format`: json or text (env "+varLogFormat+")")
+	}, "log-format", "log `format`: json, text, or auto (text on a terminal in development) (env "+varLogFormat+")")
 }
 
 // flagValue is a flag.Value backed by a Config field. The flag package builds zero flagValues to

@@ -204,7 +204,7 @@ func (s *Server) browserErrors(next http.Handler) http.Handler {
 		if r.URL.Path == "/authorize" || strings.HasPrefix(r.URL.Path, "/authorize/") {
 			msg = msgBadAuthorize
 		}
-		s.renderError(w, r, status, msg)
+		s.renderErrorDetail(w, r, status, msg, truncate(strings.TrimSpace(ec.buf.String()), 300))
 	})
 }
 

@@ -27,6 +27,10 @@ type page struct {
 	Title string
 	Brand brand
 	Nonce string
+	// DevOutbox: development only; pages that wait for a code link to /dev/outbox.
+	DevOutbox bool
+	// Refresh, when set, reloads the page every so many seconds (the development outbox).
+	Refresh int
 }
 
 func (s *Server) newPage(title string) (page, error) {
@@ -34,7 +38,8 @@ func (s *Server) newPage(title string) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	return page{Title: title, Brand: brand{Name: s.opts.BrandName, Color: s.opts.BrandColor}, Nonce: nonce}, nil
+	return page{Title: title, Brand: brand{Name: s.opts.BrandName, Color: s.opts.BrandColor}, Nonce: nonce,
+		DevOutbox: s.opts.Development}, nil
 }
 
 // render writes a page with its security headers. A template failure is logged and answered
@@ -61,9 +66,21 @@ type errorPage struct {
 	Heading   string
 	Message   string
 	RequestID string
+	// Detail is the protocol error behind the page (error code and description), shown under the
+	// reference in development only: production keeps the fixed text.
+	Detail string
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.renderErrorDetail(w, r, status, msg, "")
+}
+
+// renderErrorDetail is renderError with the reason a developer needs; the detail is dropped
+// outside development.
+func (s *Server) renderErrorDetail(w http.ResponseWriter, r *http.Request, status int, msg, detail string) {
+	if !s.opts.Development {
+		detail = ""
+	}
 	p, err := s.newPage("Error")
 	if err != nil {
 		http.Error(w, msgInternal, http.StatusInternalServerError)
@@ -76,7 +93,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	case status < 500:
 		heading = "We could not continue"
 	}
-	s.render(w, r, status, "error", p, errorPage{page: p, Heading: heading, Message: msg, RequestID: RequestIDFrom(r.Context())})
+	s.render(w, r, status, "error", p, errorPage{page: p, Heading: heading, Message: msg, RequestID: RequestIDFrom(r.Context()), Detail: detail})
 }
 
 // parseForm reads a bounded form body; on failure it answers with a fixed page and returns false.

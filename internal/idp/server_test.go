@@ -160,7 +160,20 @@ func TestDiscoveryGolden(t *testing.T) {
 // TestAuthorizeBadInputShowsOurPage: errors that cannot go back to a client get our page, a 4xx,
 // and never a redirect or the library's raw text.
 func TestAuthorizeBadInputShowsOurPage(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		t.Run(map[bool]string{false: "production", true: "development"}[dev], func(t *testing.T) {
+			testAuthorizeBadInput(t, dev)
+		})
+	}
+}
+
+// testAuthorizeBadInput: in production the page has only the fixed text; in development it also
+// says why, under the reference.
+func testAuthorizeBadInput(t *testing.T, development bool) {
 	h := newHarness(t)
+	// The harness needs an http issuer, which only development allows; the page's gate is
+	// opts.Development, so production's page is what the same server shows with it off.
+	h.srv.opts.Development = development
 	ctx := context.Background()
 	if _, _, err := h.admin.CreateClient(ctx, ClientSpec{ID: "web", Type: store.ClientWeb, RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
 		t.Fatal(err)
@@ -212,7 +225,13 @@ func TestAuthorizeBadInputShowsOurPage(t *testing.T) {
 			if !strings.Contains(string(body), "This sign-in link is not valid") || !strings.Contains(string(body), "Reference:") {
 				t.Errorf("page lacks our fixed message: %s", body)
 			}
-			for _, leak := range []string{"unable to retrieve", "redirect_uri is missing", "auth request is missing", "invalid_request"} {
+			if development {
+				if !strings.Contains(string(body), "Development only, why:") {
+					t.Errorf("development page does not say why: %s", body)
+				}
+				return
+			}
+			for _, leak := range []string{"unable to retrieve", "redirect_uri is missing", "auth request is missing", "invalid_request", "Development only"} {
 				if strings.Contains(string(body), leak) {
 					t.Errorf("page leaks library text %q", leak)
 				}
