@@ -48,6 +48,17 @@ const (
 	redirectURL     = "http://localhost:5000/callback"
 )
 
+// demoPorts are the host ports of one compose run: the defaults, or what IDP_PORT,
+// DASHBOARD_PORT and MAILPIT_PORT chose.
+type demoPorts struct{ idp, dashboard, mailpit uint32 }
+
+var defaultPorts = demoPorts{idpPort, dashboardPort, mailpitUIPort}
+
+func (d demoPorts) issuer() string { return fmt.Sprintf("http://localhost:%d", d.idp) }
+func (d demoPorts) redirectURL() string {
+	return fmt.Sprintf("http://localhost:%d/callback", d.dashboard)
+}
+
 // composeOnlyVars are the names in .env.example that the IdP does not read: docker-compose.yml
 // interpolates them for the db service and DATABASE_URL.
 var composeOnlyVars = []string{"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
@@ -67,7 +78,7 @@ func readRepoFile(t *testing.T, name string) []byte {
 // that holds only that file and, with dotEnv, .env.example copied to .env (the README's
 // `cp .env.example .env`). The OS environment is left out so the result does not depend on the
 // shell the test runs in.
-func loadCompose(t *testing.T, dotEnv bool) *types.Project {
+func loadCompose(t *testing.T, dotEnv bool, environ ...string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), readRepoFile(t, "docker-compose.yml"), 0o600); err != nil {
@@ -81,7 +92,8 @@ func loadCompose(t *testing.T, dotEnv bool) *types.Project {
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "docker-compose.yml")},
 		cli.WithName("fintech-idp"),
 		cli.WithWorkingDirectory(dir),
-		cli.WithEnvFiles(), // the working directory's .env, when there is one
+		cli.WithEnv(environ), // the shell's variables, e.g. IDP_PORT=9080
+		cli.WithEnvFiles(),   // the working directory's .env, when there is one
 		cli.WithDotEnv,
 	)
 	if err != nil {
@@ -135,14 +147,17 @@ func env(t *testing.T, s types.ServiceConfig, name string) string {
 
 func TestCompose(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		dotEnv bool
+		name    string
+		dotEnv  bool
+		environ []string
+		ports   demoPorts
 	}{
-		{"without .env", false},
-		{"with .env copied from .env.example", true},
+		{"without .env", false, nil, defaultPorts},
+		{"with .env copied from .env.example", true, nil, defaultPorts},
+		{"other host ports", false, []string{"IDP_PORT=9080", "DASHBOARD_PORT=5050", "MAILPIT_PORT=8026"}, demoPorts{9080, 5050, 8026}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := loadCompose(t, tc.dotEnv)
+			p := loadCompose(t, tc.dotEnv, tc.environ...)
 			var names []string
 			for name := range p.Services {
 				names = append(names, name)
@@ -155,9 +170,9 @@ func TestCompose(t *testing.T) {
 				t.Errorf("the named volume postgres_data is not declared (volumes: %v)", p.Volumes)
 			}
 			t.Run("db", func(t *testing.T) { checkDB(t, p) })
-			t.Run("idp", func(t *testing.T) { checkIdP(t, p) })
-			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, p) })
-			t.Run("mailpit", func(t *testing.T) { checkMailpit(t, p) })
+			t.Run("idp", func(t *testing.T) { checkIdP(t, p, tc.ports) })
+			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, p, tc.ports) })
+			t.Run("mailpit", func(t *testing.T) { checkMailpit(t, p, tc.ports) })
 		})
 	}
 }
@@ -183,12 +198,13 @@ func checkDB(t *testing.T, p *types.Project) {
 			t.Errorf("db healthcheck %v: %s should be %s (%q)", test, flag, envName, env(t, db, envName))
 		}
 	}
-	if !published(t, db)[postgresPort] {
-		t.Errorf("db does not publish %d", postgresPort)
+	// Nothing on the host needs the database, and a published 5432 collides with a local PostgreSQL.
+	if len(db.Ports) > 0 {
+		t.Errorf("db publishes %+v: keep PostgreSQL on the compose network", db.Ports)
 	}
 }
 
-func checkIdP(t *testing.T, p *types.Project) {
+func checkIdP(t *testing.T, p *types.Project, dp demoPorts) {
 	s := service(t, p, "idp")
 	if s.Build == nil || s.Build.Target != "idp" {
 		t.Fatalf("idp build = %+v, want target idp", s.Build)
@@ -199,12 +215,12 @@ func checkIdP(t *testing.T, p *types.Project) {
 	if d, ok := s.DependsOn["db"]; !ok || d.Condition != types.ServiceConditionHealthy {
 		t.Errorf("idp depends_on db = %+v, want condition service_healthy", d)
 	}
-	if d, ok := s.DependsOn["mailpit"]; !ok || d.Condition != types.ServiceConditionStarted {
-		t.Errorf("idp depends_on mailpit = %+v, want condition service_started", d)
+	if d, ok := s.DependsOn["mailpit"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("idp depends_on mailpit = %+v, want condition service_healthy", d)
 	}
 	ports := published(t, s)
-	// 5000 is the dashboard's: it lives in this service's network namespace.
-	for _, want := range []uint32{idpPort, dashboardPort} {
+	// The dashboard's port is published here: it lives in this service's network namespace.
+	for _, want := range []uint32{dp.idp, dp.dashboard} {
 		if !ports[want] {
 			t.Errorf("idp does not publish %d", want)
 		}
@@ -218,8 +234,8 @@ func checkIdP(t *testing.T, p *types.Project) {
 		}
 	}
 
-	if got := env(t, s, "ISSUER"); got != issuer {
-		t.Errorf("idp ISSUER = %q, want %q", got, issuer)
+	if got := env(t, s, "ISSUER"); got != dp.issuer() {
+		t.Errorf("idp ISSUER = %q, want %q", got, dp.issuer())
 	}
 	if got := env(t, s, "SMTP_URL"); got != "smtp://mailpit:"+strconv.Itoa(mailpitSMTPPort) {
 		t.Errorf("idp SMTP_URL = %q, want smtp://mailpit:%d", got, mailpitSMTPPort)
@@ -252,9 +268,9 @@ func checkIdP(t *testing.T, p *types.Project) {
 	if err != nil {
 		t.Fatalf("the idp service's environment is not a valid configuration:\n%v", err)
 	}
-	if cfg.Production() || cfg.MailSender() != config.MailSMTP || cfg.Port != idpPort || cfg.DataDir != "/data" {
+	if cfg.Production() || cfg.MailSender() != config.MailSMTP || cfg.Port != int(dp.idp) || cfg.DataDir != "/data" {
 		t.Errorf("idp configuration: production %v, mail %s, port %d, data dir %s; want development, smtp, %d, /data",
-			cfg.Production(), cfg.MailSender(), cfg.Port, cfg.DataDir, idpPort)
+			cfg.Production(), cfg.MailSender(), cfg.Port, cfg.DataDir, dp.idp)
 	}
 	if !cfg.DevClient {
 		t.Error("the idp service does not register the development client the dashboard uses")
@@ -266,7 +282,7 @@ func checkIdP(t *testing.T, p *types.Project) {
 	}
 }
 
-func checkDashboard(t *testing.T, p *types.Project) {
+func checkDashboard(t *testing.T, p *types.Project, dp demoPorts) {
 	s := service(t, p, "dashboard")
 	if s.Build == nil || s.Build.Target != "dashboard" || s.Build.Context != p.WorkingDir {
 		t.Errorf("dashboard build = %+v, want context %s and target dashboard", s.Build, p.WorkingDir)
@@ -286,8 +302,8 @@ func checkDashboard(t *testing.T, p *types.Project) {
 		"ISSUER":        env(t, service(t, p, "idp"), "ISSUER"),
 		"CLIENT_ID":     idp.DevClientID,
 		"CLIENT_SECRET": idp.DevClientSecret,
-		"REDIRECT_URL":  redirectURL,
-		"PORT":          strconv.Itoa(dashboardPort),
+		"REDIRECT_URL":  dp.redirectURL(),
+		"PORT":          strconv.Itoa(int(dp.dashboard)),
 	} {
 		if got := env(t, s, name); got != want {
 			t.Errorf("dashboard %s = %q, want %q", name, got, want)
@@ -295,14 +311,21 @@ func checkDashboard(t *testing.T, p *types.Project) {
 	}
 }
 
-func checkMailpit(t *testing.T, p *types.Project) {
+func checkMailpit(t *testing.T, p *types.Project, dp demoPorts) {
 	s := service(t, p, "mailpit")
-	if s.Image != "axllent/mailpit" && !strings.HasPrefix(s.Image, "axllent/mailpit:") {
-		t.Errorf("mailpit image = %q, want axllent/mailpit", s.Image)
+	// Pinned to a version, so the demo does not change under the reader's feet.
+	if tag, ok := strings.CutPrefix(s.Image, "axllent/mailpit:v"); !ok || tag == "" {
+		t.Errorf("mailpit image = %q, want axllent/mailpit pinned to a version (axllent/mailpit:vX.Y.Z)", s.Image)
+	}
+	if s.HealthCheck == nil || !slices.Contains(s.HealthCheck.Test, "readyz") {
+		t.Errorf("mailpit healthcheck does not run readyz: %+v", s.HealthCheck)
+	}
+	if got := env(t, s, "MP_UI_BIND_ADDR"); got != fmt.Sprintf("0.0.0.0:%d", dp.mailpit) {
+		t.Errorf("mailpit MP_UI_BIND_ADDR = %q, want its published port %d", got, dp.mailpit)
 	}
 	ports := published(t, s)
-	if !ports[mailpitUIPort] {
-		t.Errorf("mailpit does not publish its UI on %d", mailpitUIPort)
+	if !ports[dp.mailpit] {
+		t.Errorf("mailpit does not publish its UI on %d", dp.mailpit)
 	}
 	if ports[mailpitSMTPPort] {
 		t.Errorf("mailpit publishes SMTP %d: only the idp needs it, on the compose network", mailpitSMTPPort)
