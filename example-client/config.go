@@ -20,7 +20,7 @@ It is configured by its environment:
   CLIENT_ID      this app's client id at the IdP (default fintech-dashboard)
   CLIENT_SECRET  this app's client secret (default dev-secret)
   REDIRECT_URL   the callback URL registered for the client
-                 (default http://localhost:5000/callback); its origin + "/" is where the IdP
+                 (default http://localhost:$PORT/callback); its origin + "/" is where the IdP
                  sends the browser after sign-out
 
 The defaults match the development client that "go run ./cmd/idp" registers. When the IdP is not
@@ -62,7 +62,9 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 		Issuer:       or("ISSUER", "http://localhost:8080"),
 		ClientID:     or("CLIENT_ID", "fintech-dashboard"),
 		ClientSecret: or("CLIENT_SECRET", "dev-secret"),
-		RedirectURL:  or("REDIRECT_URL", "http://localhost:5000/callback"),
+		// The callback follows PORT unless REDIRECT_URL says otherwise, so `PORT=5050` alone works
+		// against a development IdP (whose dashboard client accepts any localhost port).
+		RedirectURL: or("REDIRECT_URL", "http://localhost:"+or("PORT", "5000")+"/callback"),
 	}
 	return c, c.validate()
 }

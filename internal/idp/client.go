@@ -3,6 +3,7 @@ package idp
 import (
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -75,6 +76,38 @@ func (c *client) IDTokenLifetime() time.Duration      { return c.idTokenTTL }
 // redirect URI for public clients too; the URI must still match exactly. In production client
 // registration already refuses http redirect URIs (except loopback for native apps).
 func (c *client) DevMode() bool { return c.devMode }
+
+// RedirectURIGlobs lets the built-in development dashboard client come back to
+// http://localhost:<any port>/callback, so the demo runs where port 5000 is taken (AirPlay on
+// macOS). Only that client, only in development: every other client, and every client in
+// production, matches its registered URIs exactly.
+func (c *client) RedirectURIGlobs() []string {
+	if c.devAnyPort() {
+		return localhostPortGlobs("/callback")
+	}
+	return nil
+}
+
+// PostLogoutRedirectURIGlobs is RedirectURIGlobs for the page after logout.
+func (c *client) PostLogoutRedirectURIGlobs() []string {
+	if c.devAnyPort() {
+		return localhostPortGlobs("/")
+	}
+	return nil
+}
+
+func (c *client) devAnyPort() bool { return c.devMode && c.c.ID == DevClientID }
+
+// localhostPortGlobs matches http://localhost:PORT<path> for a port of 1 to 5 digits and nothing
+// else. The library matches with path.Match, whose * would also take "5000@evil.example" (a
+// userinfo trick that sends the browser elsewhere): digits only.
+func localhostPortGlobs(path string) []string {
+	globs := make([]string, 0, 5)
+	for n := 1; n <= 5; n++ {
+		globs = append(globs, "http://localhost:"+strings.Repeat("[0-9]", n)+path)
+	}
+	return globs
+}
 
 func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
