@@ -228,6 +228,41 @@ func (s *sqlStore) ReplaceRecoveryCodes(ctx context.Context, userID string, hash
 	})
 }
 
+// IssueFirstRecoveryCodes locks the user (lockUser), so concurrent first sign-ins queue and the
+// later ones see the codes the first stored.
+func (s *sqlStore) IssueFirstRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) (bool, error) {
+	for _, h := range hashes {
+		if h == "" {
+			return false, errRecoveryHash
+		}
+	}
+	issued := false
+	err := s.withTx(ctx, func(tx runner) error {
+		issued = false
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		var mfa bool
+		var codes int
+		if err := translate(tx.row(ctx, `SELECT mfa_enabled, (SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?) FROM users WHERE id = ?`,
+			userID, userID).Scan(&mfa, &codes)); err != nil {
+			return err
+		}
+		if !mfa || codes > 0 {
+			return nil
+		}
+		for _, h := range hashes {
+			if _, err := tx.exec(ctx, `INSERT INTO recovery_codes (id, user_id, hash, created_at, used_at) VALUES (?, ?, ?, ?, ?)`,
+				rand.Text(), userID, h, now, nil); err != nil {
+				return err
+			}
+		}
+		issued = true
+		return nil
+	})
+	return issued && err == nil, err
+}
+
 func (s *sqlStore) ListUnusedRecoveryCodes(ctx context.Context, userID string) ([]RecoveryCode, error) {
 	return list(ctx, s.rd, scanRecoveryCode, `SELECT `+recoveryCodeCols+` FROM recovery_codes
 		WHERE user_id = ? AND used_at IS NULL ORDER BY created_at, id`, userID)

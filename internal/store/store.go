@@ -324,6 +324,38 @@ type IssueParams struct {
 	Refresh *RefreshToken
 }
 
+// ImportUser is one user brought over from another system (ImportUsers): its password hash is
+// stored as given, never computed here.
+type ImportUser struct {
+	Line          int    // where it came from (echoed in its ImportResult)
+	ID            string // the id a created user gets; ignored when the email exists
+	Email         string // case-folded, as GetUserByEmail expects
+	PasswordHash  string // a hash the caller checked (password.Check); required
+	EmailVerified bool
+	PhoneE164     string // required with MFAEnabled, and stored only then
+	MFAEnabled    bool
+	CreatedAt     time.Time // zero means now
+}
+
+// ImportOutcome is what ImportUsers did with one ImportUser.
+type ImportOutcome string
+
+const (
+	ImportCreated   ImportOutcome = "created"   // a new user
+	ImportUpdated   ImportOutcome = "updated"   // an existing user, changed (update only)
+	ImportUnchanged ImportOutcome = "unchanged" // an existing user that already matched
+	ImportDiffers   ImportOutcome = "differs"   // an existing user that differs; left as is (no update)
+	ImportFailed    ImportOutcome = "failed"    // nothing written for it; Err says why
+)
+
+// ImportResult is the outcome of one ImportUser, in the order they were given.
+type ImportResult struct {
+	Line    int
+	Outcome ImportOutcome
+	UserID  string // the created or existing user's id; empty when failed
+	Err     error  // with ImportFailed: ErrConflict (the email or id is taken, or twice in the batch) or the reason
+}
+
 // Store is everything the IdP keeps. Implementations: Postgres (pgx) and SQLite (modernc); both
 // pass storetest.Run. Every method is safe for concurrent use, across processes sharing one
 // database. Times are stored with at least millisecond precision and returned in UTC. Empty and
@@ -358,6 +390,22 @@ type Store interface {
 	// the user concurrently is either deleted too or refused with ErrNotFound, and a refresh
 	// token rotated concurrently goes together with its successor. ErrNotFound when unknown.
 	DeleteUser(ctx context.Context, id string) error
+
+	// ImportUsers creates or updates the users of batch in one transaction (dryRun: the same
+	// work, then rolled back, so the results say what would happen and nothing is written). An
+	// email that is unknown is created with the given ID, hash, flags and CreatedAt (UpdatedAt =
+	// now). An existing email is compared on PasswordHash, EmailVerified, MFAEnabled and (with
+	// MFAEnabled) PhoneE164: equal is ImportUnchanged; different is ImportDiffers without update,
+	// and with update it is written and ImportUpdated. An update never turns EmailVerified off
+	// (an address proven here stays proven), never touches Disabled or CreatedAt, deletes the
+	// user's recovery codes when MFAEnabled goes off, and, when the password hash changes,
+	// revokes every session, refresh and access token of the user (as a password reset does).
+	// One line's failure writes nothing of that line and nothing else fails with it: a line
+	// whose email or id is taken by another user (a signup racing the import), or whose email
+	// appears earlier in the batch, is ImportFailed with ErrConflict; an empty Email, ID or
+	// PasswordHash, or MFAEnabled without PhoneE164, is ImportFailed too. The error return is
+	// for the database only (then nothing of the batch is written).
+	ImportUsers(ctx context.Context, batch []ImportUser, update, dryRun bool, now time.Time) ([]ImportResult, error)
 
 	// CreateClient inserts c. ErrConflict when the id is taken.
 	CreateClient(ctx context.Context, c *Client) error
@@ -536,6 +584,12 @@ type Store interface {
 	// be empty strings; an empty list leaves the user without codes. ErrNotFound when the user is
 	// unknown.
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
+	// IssueFirstRecoveryCodes stores one code per hash (as ReplaceRecoveryCodes) only when the
+	// user has two-step on and has never had a recovery code (no row, used or unused): a user
+	// imported with two-step on gets codes at the first sign-in. It reports whether it stored
+	// them; the user row is locked first, so of concurrent calls exactly one stores. ErrNotFound
+	// when the user is unknown.
+	IssueFirstRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) (bool, error)
 	// ListUnusedRecoveryCodes returns the user's unused codes, oldest first (nil for an unknown
 	// user): the caller compares the entered code with each hash.
 	ListUnusedRecoveryCodes(ctx context.Context, userID string) ([]RecoveryCode, error)

@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentSMSAttempts", testSMSAttemptRace},
 		{"ConcurrentSMSEnd", testSMSEndRace},
 		{"ConcurrentRecoveryCodeUse", testRecoveryCodeRace},
+		{"ImportUsers", testImportUsers},
+		{"IssueFirstRecoveryCodes", testIssueFirstRecoveryCodes},
+		{"ConcurrentIssueFirstRecoveryCodes", testIssueFirstRecoveryCodesRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +94,7 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentSMSAttempts", testSMSAttemptRace},
 		{"ConcurrentSMSEnd", testSMSEndRace},
 		{"ConcurrentRecoveryCodeUse", testRecoveryCodeRace},
+		{"ConcurrentIssueFirstRecoveryCodes", testIssueFirstRecoveryCodesRace},
 		{"WithLock", testWithLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
