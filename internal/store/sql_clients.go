@@ -10,22 +10,36 @@ var (
 	errClientSecret = errors.New("store: a client secret hash must not be empty")
 )
 
-const clientCols = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, access_token_jwt, pkce_exempt, created_at`
+const clientCols = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, access_token_jwt, pkce_exempt, created_at, auth_method, jwks, scopes`
 
 func scanClient(sc scanner) (Client, error) {
 	var c Client
 	err := sc.Scan(&c.ID, &c.Name, &c.Type, &c.SecretHash, listCol{&c.RedirectURIs},
-		listCol{&c.PostLogoutRedirectURIs}, &c.AccessTokenJWT, &c.PKCEExempt, timeCol{&c.CreatedAt})
+		listCol{&c.PostLogoutRedirectURIs}, &c.AccessTokenJWT, &c.PKCEExempt, timeCol{&c.CreatedAt},
+		&c.AuthMethod, &c.JWKS, listCol{&c.Scopes})
 	return c, translate(err)
+}
+
+// authMethodOf is what a client stores as its method: an empty one is its type's default.
+func authMethodOf(c *Client) string {
+	switch {
+	case c.AuthMethod != "":
+		return c.AuthMethod
+	case c.Type.Confidential():
+		return AuthSecretBasic
+	default:
+		return AuthNone
+	}
 }
 
 func (s *sqlStore) CreateClient(ctx context.Context, c *Client) error {
 	if c.ID == "" {
 		return errClientID
 	}
-	_, err := s.wr.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	c.AuthMethod = authMethodOf(c)
+	_, err := s.wr.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.Type), c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs,
-		c.AccessTokenJWT, c.PKCEExempt, c.CreatedAt)
+		c.AccessTokenJWT, c.PKCEExempt, c.CreatedAt, c.AuthMethod, c.JWKS, c.Scopes)
 	return err
 }
 
@@ -57,9 +71,12 @@ func (s *sqlStore) DeleteClient(ctx context.Context, id string) error {
 // client cannot put back a secret that was rotated meanwhile.
 func (s *sqlStore) UpdateClient(ctx context.Context, c *Client) error {
 	n, err := s.wr.exec(ctx, `UPDATE clients
-		SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, access_token_jwt = ?, pkce_exempt = ?
+		SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, access_token_jwt = ?, pkce_exempt = ?,
+			auth_method = CASE WHEN ? = '' THEN CASE WHEN type IN ('web', 'service') THEN 'client_secret_basic' ELSE 'none' END ELSE ? END,
+			jwks = ?, scopes = ?
 		WHERE id = ?`,
-		c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt, c.ID)
+		c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt,
+		c.AuthMethod, c.AuthMethod, c.JWKS, c.Scopes, c.ID)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

@@ -296,7 +296,7 @@ func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, err
 	var total int64
 	err := s.withTx(ctx, func(tx runner) error {
 		total = 0
-		for _, table := range []string{"auth_requests", "auth_codes", "access_tokens", "refresh_tokens", "sessions", "email_codes", "counters"} {
+		for _, table := range []string{"auth_requests", "auth_codes", "access_tokens", "refresh_tokens", "sessions", "email_codes", "counters", "client_assertions"} {
 			n, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?`, now)
 			if err != nil {
 				return err

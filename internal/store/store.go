@@ -49,6 +49,15 @@ func (t ClientType) Valid() bool {
 // Confidential reports whether the client holds a secret.
 func (t ClientType) Confidential() bool { return t == ClientWeb || t == ClientService }
 
+// Token endpoint authentication methods (OAuth 2.0 Dynamic Client Registration, RFC 7591 §2): a
+// client is registered with one, and every other method is refused for it.
+const (
+	AuthSecretBasic   = "client_secret_basic" // HTTP Basic with the client secret (RFC 6749 §2.3.1)
+	AuthSecretPost    = "client_secret_post"  // client_id and client_secret in the form body
+	AuthPrivateKeyJWT = "private_key_jwt"     // a JWT signed with the client's key (RFC 7523 §2.2)
+	AuthNone          = "none"                // public clients: PKCE instead of a secret
+)
+
 // User is a person with an account.
 type User struct {
 	ID            string // uuid
@@ -73,6 +82,24 @@ type Client struct {
 	AccessTokenJWT         bool // JWT (at+jwt) access tokens instead of opaque ones
 	PKCEExempt             bool // a confidential client allowed to omit PKCE (off by default)
 	CreatedAt              time.Time
+	// AuthMethod is the registered token_endpoint_auth_method (one of the Auth constants).
+	AuthMethod string
+	// JWKS is the JSON Web Key Set (public keys) a private_key_jwt client signs its assertions
+	// with; empty otherwise.
+	JWKS string
+	// Scopes are the scopes the client may ask for; anything else is refused (RFC 6749 §5.2).
+	Scopes []string
+}
+
+// Resource is a resource server (an API) that access tokens can be meant for (RFC 8707).
+type Resource struct {
+	ID       string
+	Audience string   // the aud of tokens for it: an absolute URI, unique
+	Scopes   []string // the scopes that may be granted for it
+	// ClientID is the client the resource server authenticates as at the introspection
+	// endpoint; "" when none (it then cannot introspect).
+	ClientID  string
+	CreatedAt time.Time
 }
 
 // SigningKey is an RS256 key pair. The private part is stored encrypted by the caller; the store
@@ -407,7 +434,9 @@ type Store interface {
 	// for the database only (then nothing of the batch is written).
 	ImportUsers(ctx context.Context, batch []ImportUser, update, dryRun bool, now time.Time) ([]ImportResult, error)
 
-	// CreateClient inserts c. ErrConflict when the id is taken.
+	// CreateClient inserts c; an empty AuthMethod is stored (and set in c) as the type's default:
+	// client_secret_basic for confidential types, none for public ones. ErrConflict when the id
+	// is taken.
 	CreateClient(ctx context.Context, c *Client) error
 	// GetClient returns ErrNotFound for an unknown id.
 	GetClient(ctx context.Context, id string) (*Client, error)
@@ -417,13 +446,41 @@ type Store interface {
 	// tokens, in one transaction. ErrNotFound when unknown.
 	DeleteClient(ctx context.Context, id string) error
 	// UpdateClient replaces the mutable fields of the client c.ID with c's: Name, RedirectURIs,
-	// PostLogoutRedirectURIs, AccessTokenJWT and PKCEExempt. Type, SecretHash and CreatedAt stay
-	// as stored whatever c holds (SetClientSecretHash replaces the secret). Tokens already issued
-	// are not touched. ErrNotFound when unknown.
+	// PostLogoutRedirectURIs, AccessTokenJWT, PKCEExempt, AuthMethod (empty: the stored type's
+	// default), JWKS and Scopes. Type, SecretHash and CreatedAt stay as stored whatever c holds
+	// (SetClientSecretHash replaces the secret). Tokens already issued are not touched.
+	// ErrNotFound when unknown.
 	UpdateClient(ctx context.Context, c *Client) error
 	// SetClientSecretHash replaces the client's secret hash (rotate-secret): from then on only the
 	// new secret authenticates it. hash must not be empty. ErrNotFound when unknown.
 	SetClientSecretHash(ctx context.Context, id, hash string) error
+
+	// CreateResource inserts r (ID and Audience required). ErrConflict when the id or the
+	// audience is taken; ErrNotFound when r.ClientID is set and names no client.
+	CreateResource(ctx context.Context, r *Resource) error
+	// GetResource returns ErrNotFound for an unknown id.
+	GetResource(ctx context.Context, id string) (*Resource, error)
+	// ListResources returns all resources ordered by id.
+	ListResources(ctx context.Context) ([]Resource, error)
+	// UpdateResource replaces Audience, Scopes and ClientID of the resource r.ID. ErrNotFound when
+	// the resource or r.ClientID (when set) is unknown, ErrConflict when the audience is another
+	// resource's.
+	UpdateResource(ctx context.Context, r *Resource) error
+	// DeleteResource removes the resource and, in the same statement, every client's grant of
+	// it. Tokens already issued for it are not touched. ErrNotFound when unknown.
+	DeleteResource(ctx context.Context, id string) error
+	// SetClientResources replaces the resources the client is granted with resourceIDs (empty:
+	// none), in one transaction. ErrNotFound, with nothing changed, when the client or any of the
+	// resources is unknown.
+	SetClientResources(ctx context.Context, clientID string, resourceIDs []string) error
+	// ClientResources returns the resources the client is granted, ordered by id (nil for an
+	// unknown client).
+	ClientResources(ctx context.Context, clientID string) ([]Resource, error)
+	// UseClientAssertion records the jti of a client assertion (RFC 7523) until expiresAt, in one
+	// statement: of any number of calls with the same client and jti, concurrent or not, exactly
+	// one succeeds while the record lives and the others get ErrConflict (a replay). ErrNotFound
+	// when the client is unknown. DeleteExpired removes the record at expiresAt.
+	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 
 	// CreateSigningKey inserts k.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
@@ -619,6 +676,11 @@ type Store interface {
 	// ResetCounter deletes the counter (e.g. after a successful login). Unknown keys are not an
 	// error.
 	ResetCounter(ctx context.Context, key string) error
+	// ReleaseHit takes back one hit of the counter key: a caller that reserved an attempt with
+	// HitCounter before an expensive check, and the check passed, gives the attempt back. In one
+	// atomic statement Count goes down by one when it is above zero and the window (of length
+	// window) is still running at now; otherwise nothing changes. Unknown keys are not an error.
+	ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error
 
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
@@ -638,9 +700,9 @@ type Store interface {
 	// does not hold up other writers: when it fails half-way, the batches before stay deleted.
 	DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error)
 
-	// DeleteExpired removes auth requests, authorization codes, tokens, sessions and email codes
-	// whose expiry is at or before now (code tombstones, consumed email codes and revoked rows
-	// included), counters whose every hit is at least its window old (hit + window at or
+	// DeleteExpired removes auth requests, authorization codes, tokens, sessions, email codes and
+	// client assertion records whose expiry is at or before now (code tombstones, consumed email
+	// codes and revoked rows included), counters whose every hit is at least its window old (hit + window at or
 	// before now: whatever window it counted in has ended), and SMS challenges that ended at or
 	// before now minus SMSChallengeRetention (running ones stay, expired or not: see
 	// ExpiredSMSChallenges). Returns how many rows in all.

@@ -131,6 +131,7 @@ func testUpdateClient(t *testing.T, e *env) {
 		must(t, err)
 		want := *upd
 		want.Type, want.SecretHash, want.CreatedAt = c.Type, c.SecretHash, c.CreatedAt
+		want.AuthMethod = store.AuthSecretBasic // empty: the default of the stored type (web)
 		same(t, "client", got, &want)
 	})
 	e.run("lists and flags can be emptied", func(t *testing.T, e *env) {

@@ -67,6 +67,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImportUsers", testImportUsers},
 		{"IssueFirstRecoveryCodes", testIssueFirstRecoveryCodes},
 		{"ConcurrentIssueFirstRecoveryCodes", testIssueFirstRecoveryCodesRace},
+		{"ClientAuthFields", testClientAuthFields},
+		{"Resources", testResources},
+		{"ClientResources", testClientResources},
+		{"ClientAssertions", testClientAssertions},
+		{"ReleaseHit", testReleaseHit},
+		{"ConcurrentClientAssertions", testClientAssertionRace},
+		{"ConcurrentReleaseHits", testReleaseRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +102,8 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentSMSEnd", testSMSEndRace},
 		{"ConcurrentRecoveryCodeUse", testRecoveryCodeRace},
 		{"ConcurrentIssueFirstRecoveryCodes", testIssueFirstRecoveryCodesRace},
+		{"ConcurrentClientAssertions", testClientAssertionRace},
+		{"ConcurrentReleaseHits", testReleaseRace},
 		{"WithLock", testWithLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
