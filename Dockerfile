@@ -46,9 +46,12 @@ FROM gcr.io/distroless/static-debian12:nonroot AS idp
 COPY --from=build-idp /out/idp /idp
 COPY --from=build-idp --chown=nonroot:nonroot /out/data /data
 USER nonroot:nonroot
+# The image runs as production: an https ISSUER, SECRET_KEY and a mail sender are required, and
+# development conveniences (/dev/outbox, the development client) are off. The compose demo sets
+# IDP_ENV=development explicitly.
 # IDP_DATA_DIR holds the embedded SQLite database (when DATABASE_URL is empty) and, in development
 # only, the generated secret key. With PostgreSQL nothing needs to persist here.
-ENV PORT=8080 IDP_DATA_DIR=/data
+ENV IDP_ENV=production PORT=8080 IDP_DATA_DIR=/data
 VOLUME /data
 # 8080: OpenID Provider and hosted pages (PORT).
 # 9090: Prometheus /metrics (IDP_METRICS_ADDR), for a scraper inside the private network only:

@@ -234,6 +234,11 @@ func checkIdP(t *testing.T, p *types.Project, dp demoPorts) {
 		}
 	}
 
+	// The image runs as production unless told otherwise; this topology is the development demo on
+	// plain http, so it must say so.
+	if got := env(t, s, "IDP_ENV"); got != "development" {
+		t.Errorf("idp IDP_ENV = %q, want development (the image defaults to production)", got)
+	}
 	if got := env(t, s, "ISSUER"); got != dp.issuer() {
 		t.Errorf("idp ISSUER = %q, want %q", got, dp.issuer())
 	}
@@ -457,6 +462,11 @@ func TestDockerfile(t *testing.T) {
 		}
 		if !slices.Contains(exposed, strconv.Itoa(idpPort)) {
 			t.Errorf("idp stage EXPOSE %v, want %d", exposed, idpPort)
+		}
+		// Production is the default that matters: whoever runs the image without IDP_ENV gets
+		// production (no /dev/outbox, no development client, Secure __Host- cookies).
+		if v, _ := envOf("IDP_ENV", final); v != "production" {
+			t.Errorf("idp stage ENV IDP_ENV=%q, want production", v)
 		}
 		if v, _ := envOf("PORT", final); v != strconv.Itoa(idpPort) {
 			t.Errorf("idp stage ENV PORT=%q, want %d", v, idpPort)

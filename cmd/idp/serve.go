@@ -46,6 +46,14 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err := cfg.EnsureSecretKey(log); err != nil {
 		return err
 	}
+	// Listen first: with PORT=0 the system picks the port, and the development issuer follows it.
+	// The "listening" line below names the address (tests start the server this way).
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	defer ln.Close()
+	cfg.BindPort(ln.Addr().(*net.TCPAddr).Port)
 	log.Info("starting", "env", cfg.Env, "issuer", cfg.Issuer, "store", storeKind(cfg))
 	log.Debug("settings", "config", cfg)
 
@@ -110,10 +118,6 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr())
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
-	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

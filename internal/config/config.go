@@ -110,7 +110,7 @@ const (
 type Config struct {
 	Env         string // IDP_ENV: "development" (default) or "production"
 	Issuer      string // ISSUER: public URL; default "http://localhost:<Port>" in development, required in production
-	Port        int    // PORT: listen port, default 8080
+	Port        int    // PORT: listen port, default 8080; 0 = a free port the system picks (BindPort)
 	DatabaseURL string // DATABASE_URL (secret: may hold a password): PostgreSQL URL; empty = embedded SQLite under DataDir
 	DataDir     string // IDP_DATA_DIR: default "./data"
 
@@ -221,6 +221,7 @@ type Config struct {
 	// Load and the flags keep the derived defaults (Issuer, DevClient, VonageAllowedCountries) in
 	// step with Env, Port and PhoneDefaultRegion unless the setting was given explicitly.
 	issuerExplicit           bool
+	envExplicit              bool
 	devClientExplicit        bool
 	devClientWanted          bool
 	allowedCountriesExplicit bool
@@ -341,7 +342,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Default()
 	l := loader{getenv: getenv}
 
-	l.lower(varEnv, &c.Env)
+	c.envExplicit = l.lower(varEnv, &c.Env)
 	c.issuerExplicit = l.str(varIssuer, &c.Issuer)
 	l.integer(varPort, &c.Port)
 	l.str(varDatabaseURL, &c.DatabaseURL)
@@ -467,10 +468,12 @@ func (l *loader) str(name string, dst *string) bool {
 	return ok
 }
 
-func (l *loader) lower(name string, dst *string) {
-	if v, ok := l.get(name); ok {
+func (l *loader) lower(name string, dst *string) bool {
+	v, ok := l.get(name)
+	if ok {
 		*dst = strings.ToLower(v)
 	}
+	return ok
 }
 
 func (l *loader) integer(name string, dst *int) {
@@ -537,6 +540,15 @@ func (c Config) Production() bool { return c.Env == EnvProduction }
 // ListenAddr is the address to listen on: all interfaces, Port.
 func (c Config) ListenAddr() string { return ":" + strconv.Itoa(c.Port) }
 
+// BindPort records the port the listener got when Port was 0 (the system picked a free one):
+// the development issuer, unless ISSUER was given, follows it as it follows PORT.
+func (c *Config) BindPort(port int) {
+	if c.Port == 0 {
+		c.Port = port
+		c.derive()
+	}
+}
+
 var brandColorRE = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
 // Validate checks every setting and returns all problems joined into one error (nil if none),
@@ -551,8 +563,15 @@ func (c Config) Validate() error {
 	if err := c.validateIssuer(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Port < 1 || c.Port > 65535 {
-		add("%s must be a port number from 1 to 65535, not %d.", varPort, c.Port)
+	// An https issuer is a deployment: running it as development by default would serve
+	// /dev/outbox, register the development client and drop Secure from the cookies. Either
+	// choice is fine, but it must be made.
+	if c.Env == EnvDevelopment && !c.envExplicit && strings.HasPrefix(c.Issuer, "https://") {
+		add("%s is an https:// URL but %s is not set: set %s=production to deploy (or %s=development to run this issuer as development on purpose).",
+			varIssuer, varEnv, varEnv, varEnv)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		add("%s must be a port number from 1 to 65535 (or 0 for a free port the system picks), not %d.", varPort, c.Port)
 	}
 	if c.DatabaseURL != "" {
 		// Never quote the URL nor url.Parse's error, which repeats it: it may hold a password.
@@ -701,7 +720,7 @@ func (c Config) validateMail() []error {
 		add("%s must not be negative.", varHousekeepingInterval)
 	}
 	if c.MetricsAddr != "off" && c.MetricsAddr != "" {
-		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" || port == strconv.Itoa(c.Port) {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" || (c.Port != 0 && port == strconv.Itoa(c.Port)) {
 			add("%s must be host:port (e.g. :9090), not the public port, or \"off\".", varMetricsAddr)
 		}
 	}

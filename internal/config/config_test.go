@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -151,6 +152,49 @@ func TestSendLimitsFollowEnv(t *testing.T) {
 	c.derive()
 	if c.EmailSendLimitAccount != 5 || c.SMSLimitNumber10m != 3 || c.MetricsAddr != ":9090" {
 		t.Fatalf("after switching to production: email/account %d, sms/10m %d, metrics %q", c.EmailSendLimitAccount, c.SMSLimitNumber10m, c.MetricsAddr)
+	}
+}
+
+// TestHTTPSIssuerNeedsAnExplicitEnv: an https issuer with IDP_ENV unset stops the start and
+// says to set IDP_ENV; an explicit choice, from the environment or --env, is accepted.
+func TestHTTPSIssuerNeedsAnExplicitEnv(t *testing.T) {
+	https := env{"ISSUER": "https://id.example.com"}
+	err := mustLoad(t, https).Validate()
+	if err == nil || !strings.Contains(err.Error(), "IDP_ENV is not set") || !strings.Contains(err.Error(), "IDP_ENV=production") {
+		t.Fatalf("https issuer without IDP_ENV: %v", err)
+	}
+	if err := mustLoad(t, env{"ISSUER": "https://id.example.com", "IDP_ENV": "development"}).Validate(); err != nil {
+		t.Errorf("https issuer with IDP_ENV=development: %v", err)
+	}
+	c := mustLoad(t, https)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--env", "development"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("https issuer with --env development: %v", err)
+	}
+	if err := mustLoad(t, env{}).Validate(); err != nil {
+		t.Errorf("the development default (http issuer, IDP_ENV unset): %v", err)
+	}
+}
+
+// TestBindPort: with PORT=0 the development issuer follows the port the listener got; an
+// explicit ISSUER or port stays.
+func TestBindPort(t *testing.T) {
+	c := mustLoad(t, env{"PORT": "0"})
+	c.BindPort(41234)
+	if c.Port != 41234 || c.Issuer != "http://localhost:41234" {
+		t.Errorf("PORT=0: port %d issuer %q", c.Port, c.Issuer)
+	}
+	c = mustLoad(t, env{"PORT": "0", "ISSUER": "http://127.0.0.1:9"})
+	if c.BindPort(41234); c.Issuer != "http://127.0.0.1:9" {
+		t.Errorf("explicit ISSUER changed to %q", c.Issuer)
+	}
+	c = mustLoad(t, env{"PORT": "8081"})
+	if c.BindPort(41234); c.Port != 8081 || c.Issuer != "http://localhost:8081" {
+		t.Errorf("PORT=8081: port %d issuer %q", c.Port, c.Issuer)
 	}
 }
 
@@ -326,6 +370,7 @@ func TestValidate(t *testing.T) {
 		{"password min 8", false, func(c *Config) { c.PasswordMinLength = 8 }, nil},
 		{"password min 64", false, func(c *Config) { c.PasswordMinLength = 64 }, nil},
 		{"port 1 and 65535", false, func(c *Config) { c.Port = 65535 }, nil},
+		{"port 0: the system picks", false, func(c *Config) { c.Port = 0 }, nil},
 		{"stronger argon2", false, func(c *Config) { c.Argon2MemoryKiB, c.Argon2Iterations, c.Argon2Parallelism = 65536, 3, 4 }, nil},
 		{"secret key in development", false, func(c *Config) { c.SecretKey = goodSecret }, nil},
 		{"previous secret key", true, func(c *Config) { c.SecretKeyPrevious = goodSecret + "-old" }, nil},
@@ -343,7 +388,7 @@ func TestValidate(t *testing.T) {
 		{"issuer other scheme", false, func(c *Config) { c.Issuer = "ftp://example.com" }, []string{"ISSUER"}},
 		{"issuer user info", false, func(c *Config) { c.Issuer = "https://user:pw@example.com" }, []string{"ISSUER"}},
 		{"issuer not a URL", false, func(c *Config) { c.Issuer = "http://[::1" }, []string{"ISSUER"}},
-		{"port 0", false, func(c *Config) { c.Port = 0 }, []string{"PORT"}},
+		{"negative port", false, func(c *Config) { c.Port = -1 }, []string{"PORT"}},
 		{"port 65536", false, func(c *Config) { c.Port = 65536 }, []string{"PORT"}},
 		{"mysql database", false, func(c *Config) { c.DatabaseURL = "mysql://u:pw@h/db" }, []string{"DATABASE_URL"}},
 		{"key=value database", false, func(c *Config) { c.DatabaseURL = "host=db password=pw" }, []string{"DATABASE_URL"}},
@@ -389,7 +434,7 @@ func TestValidate(t *testing.T) {
 		{"bad trusted proxy and metrics on the public port", false, func(c *Config) { c.MetricsAddr = ":8080" }, []string{"IDP_METRICS_ADDR"}},
 		{"login lock below delay", false, func(c *Config) { c.LoginDelayAfter, c.LoginLockAfter = 5, 5 }, []string{"IDP_LOGIN_LOCK_AFTER"}},
 		{"everything at once", true, func(c *Config) {
-			c.Issuer, c.SecretKey, c.Port, c.LogLevel, c.Argon2Iterations = "http://x", "", 0, "loud", 1
+			c.Issuer, c.SecretKey, c.Port, c.LogLevel, c.Argon2Iterations = "http://x", "", -1, "loud", 1
 		}, []string{"ISSUER", "SECRET_KEY", "PORT", "IDP_LOG_LEVEL", "IDP_ARGON2_ITERATIONS"}},
 	}
 	for _, tt := range tests {

@@ -15,7 +15,7 @@ import (
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&flagValue{
 		get: func() string { return c.Env },
-		set: func(v string) error { c.Env = strings.ToLower(v); c.derive(); return nil },
+		set: func(v string) error { c.Env, c.envExplicit = strings.ToLower(v), true; c.derive(); return nil },
 	}, "env", "deployment `environment`: development or production (env "+varEnv+")")
 	fs.Var(&flagValue{
 		get: func() string { return c.Issuer },

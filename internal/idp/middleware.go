@@ -132,6 +132,40 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
+// hstsValue is sent on every response of an https issuer (RFC 6797 §6.1): two years, and the
+// subdomains too, so a browser never again talks to this host over plain http. It is sent whether
+// TLS ends in this process or at a trusted proxy in front of it: the issuer is the public URL, and
+// browsers ignore the header on plain http anyway (RFC 6797 §8.1).
+const hstsValue = "max-age=63072000; includeSubDomains"
+
+// apiCSP is the policy of every response that is not one of our HTML pages (JSON, JWKS, probes,
+// redirects): nothing may load, nothing may frame it. Our pages replace it with pageHeaders'.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries, API, JWKS and probes included (see
+// docs/ARCHITECTURE.md, "Security headers"). The browser protocol endpoints the library answers with HTML of its own (the
+// form_post response of /authorize/callback submits itself with an inline handler) get only
+// frame-ancestors; every page we render sets its full policy in pageHeaders.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	https := strings.HasPrefix(s.opts.Issuer, "https://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if https {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		switch r.URL.Path {
+		case "/authorize", "/authorize/callback", "/end_session":
+			h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		default:
+			h.Set("Content-Security-Policy", apiCSP)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // pageHeaders are the security headers of every HTML page we render.
 func pageHeaders(h http.Header, nonce string) {
 	// No form-action: browsers apply it to the redirect chain after a form post, which ends at
