@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fintech-idp/idp/internal/tracing"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fintech-idp/idp/internal/config"
@@ -25,6 +28,9 @@ const serveUsage = `Usage: idp serve [flags]
 Runs the OpenID Provider and its hosted pages. With no DATABASE_URL it uses the embedded SQLite
 database under IDP_DATA_DIR; migrations are applied at start. SIGINT/SIGTERM stop it gracefully.
 
+Tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp) is set; see
+README, "Traces".
+
 Flags (each overrides the environment variable named in its description):
 `
 
@@ -39,6 +45,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	traceSettings, err := tracing.FromEnv(e.getenv)
+	if err != nil {
+		return err
 	}
 	log := newLogger(cfg, e.stderr)
 	// zitadel/oidc logs through slog.Default: give it the same JSON handler with request ids.
@@ -56,6 +66,22 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	cfg.BindPort(ln.Addr().(*net.TCPAddr).Port)
 	log.Info("starting", "env", cfg.Env, "issuer", cfg.Issuer, "store", storeKind(cfg))
 	log.Debug("settings", "config", cfg)
+
+	// Tracing first, so the store's query spans and everything after reach the exporter.
+	stopTracing, err := tracing.Start(ctx, traceSettings, buildVersion())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("flushing traces failed", "error", err.Error())
+		}
+	}()
+	if traceSettings.Enabled() {
+		log.Info("tracing on", "endpoint", config.RedactURL(traceSettings.Endpoint), "service", traceSettings.ServiceName)
+	}
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -203,6 +229,28 @@ func listenMetrics(cfg *config.Config, log *slog.Logger) (net.Listener, error) {
 	return nil, nil
 }
 
+// buildVersion is the module version the binary was built from ("devel" from a checkout).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// vonageOperation names a Vonage Verify v2 call for its trace span, without the verification id.
+func vonageOperation(r *http.Request) string {
+	switch {
+	case r.Method == http.MethodDelete:
+		return "cancel"
+	case strings.HasSuffix(r.URL.Path, "/next_workflow"):
+		return "next_workflow"
+	case strings.HasSuffix(r.URL.Path, "/v2/verify"):
+		return "start"
+	default:
+		return "check"
+	}
+}
+
 // storeKind names the store for the start line, without the connection string.
 func storeKind(cfg *config.Config) string {
 	if cfg.DatabaseURL != "" {
@@ -237,7 +285,8 @@ func newMailSender(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (ma
 	switch cfg.MailSender() {
 	case config.MailBrevo:
 		b, err := mail.NewBrevo(mail.BrevoConfig{APIKey: cfg.BrevoAPIKey, BaseURL: cfg.BrevoAPIURL,
-			SenderEmail: cfg.SenderEmail, SenderName: name, Logger: log, Observe: observe("brevo")})
+			SenderEmail: cfg.SenderEmail, SenderName: name, Logger: log, Observe: observe("brevo"),
+			HTTPClient: &http.Client{Transport: tracing.Transport("brevo", nil, func(*http.Request) string { return "send" })}})
 		return b, nil, err
 	case config.MailSMTP:
 		s, err := mail.NewSMTP(cfg.SMTPURL, cfg.SenderEmail, name, mail.WithSMTPLogger(log), mail.WithSMTPObserve(observe("smtp")))
@@ -275,7 +324,8 @@ func newMFA(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (idp.MFA, 
 		v, err := sms.NewVonage(sms.VonageConfig{APIKey: cfg.VonageAPIKey, APISecret: cfg.VonageAPISecret,
 			BaseURL: cfg.VonageAPIURL, Logger: log, Observe: func(_, outcome string, d time.Duration) {
 				m.ExternalCall("vonage", vonageCallOutcome(outcome), d)
-			}})
+			},
+			HTTPClient: &http.Client{Transport: tracing.Transport("vonage", nil, vonageOperation)}})
 		if err != nil {
 			return idp.MFA{}, err
 		}

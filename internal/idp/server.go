@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/fintech-idp/idp/internal/tracing"
 	"io"
 	"log/slog"
 	"net/http"
@@ -203,7 +204,7 @@ const (
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestContext, s.securityHeaders, s.metrics.Middleware)
+	r.Use(s.requestContext, s.securityHeaders, tracing.Middleware(metrics.RoutePattern), s.metrics.Middleware)
 	issuerCtx := op.NewIssuerInterceptor(s.provider.IssuerFromRequest)
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -63,6 +63,10 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// RoutePattern is the matched route of a request that went through a chi router ("unmatched"
+// when none did): the label of the HTTP metrics, and the name of the request's trace span.
+func RoutePattern(r *http.Request) string { return routePattern(chi.RouteContext(r.Context())) }
+
 // routePattern is chi's Context.RoutePattern, except that it drops a pattern repeated right
 // after itself: a chi router passed to Handle (rather than Mount), such as zitadel/oidc's
 // provider at r.Handle("/oauth/token", provider), matches the same path again and would

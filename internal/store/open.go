@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/exaring/otelpgx"
 	"io/fs"
 	"net/url"
 	"os"
@@ -76,7 +77,14 @@ func Open(ctx context.Context, databaseURL, dataDir string) (Store, error) {
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*sqlStore, error) {
-	pool, err := pgxpool.New(ctx, databaseURL) // pgx redacts the password in its errors
+	cfg, err := pgxpool.ParseConfig(databaseURL) // pgx redacts the password in its errors
+	if err != nil {
+		return nil, fmt.Errorf("store: postgres: %w", err)
+	}
+	// A span per query when tracing is on (the global tracer provider; a no-op otherwise). The SQL
+	// text is recorded, never its arguments (otelpgx's default): they hold emails and hashes.
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
