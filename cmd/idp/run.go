@@ -173,7 +173,21 @@ func newHasher(cfg *config.Config) *password.Hasher {
 }
 
 func newAdmin(cfg *config.Config, st store.Store) *idp.Admin {
-	return &idp.Admin{Store: st, Hasher: newHasher(cfg), Production: cfg.Production(), MinPassLen: cfg.PasswordMinLength, Brand: cfg.BrandName, Now: time.Now}
+	return &idp.Admin{Store: st, Hasher: newHasher(cfg), Production: cfg.Production(), MinPassLen: cfg.PasswordMinLength,
+		Brand: cfg.BrandName, Breaches: breachChecker(cfg), Now: time.Now}
+}
+
+// passwordPolicy is the policy every page that sets a password applies.
+func passwordPolicy(cfg *config.Config) password.Policy {
+	return password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName, Breaches: breachChecker(cfg)}
+}
+
+// breachChecker is the Have I Been Pwned range API with IDP_BREACH_CHECK=hibp, else nil.
+func breachChecker(cfg *config.Config) password.BreachChecker {
+	if cfg.BreachCheck != config.BreachCheckHIBP {
+		return nil
+	}
+	return &password.HIBP{BaseURL: cfg.HIBPAPIURL, UserAgent: "fintech-idp-breach-check"}
 }
 
 func lifetimes(cfg *config.Config) idp.Lifetimes {

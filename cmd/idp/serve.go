@@ -17,7 +17,6 @@ import (
 	"github.com/fintech-idp/idp/internal/idp"
 	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/metrics"
-	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
@@ -136,7 +135,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	srv, err := idp.New(ctx, idp.Options{
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
 		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
-		Limits: limits(cfg), Policy: password.Policy{MinLength: cfg.PasswordMinLength, MaxLength: 1024, Brand: cfg.BrandName},
+		Limits: limits(cfg), Policy: passwordPolicy(cfg),
 		Mail: sender, MailTmpl: tmpl, Outbox: outbox, MFA: mfa, TrustedProxies: cfg.TrustedProxies, Metrics: m,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
 	})

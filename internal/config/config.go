@@ -51,6 +51,8 @@ const (
 	varArgon2Parallelism  = "IDP_ARGON2_PARALLELISM"
 	varPasswordMinLength  = "IDP_PASSWORD_MIN_LENGTH"
 	varDevClient          = "IDP_DEV_CLIENT"
+	varBreachCheck        = "IDP_BREACH_CHECK"
+	varHIBPAPIURL         = "IDP_HIBP_API_URL"
 
 	varBrevoAPIKey           = "BREVO_API_KEY"
 	varBrevoAPIURL           = "BREVO_API_URL"
@@ -143,6 +145,11 @@ type Config struct {
 	Argon2Parallelism uint8  // IDP_ARGON2_PARALLELISM: default 1
 
 	PasswordMinLength int // IDP_PASSWORD_MIN_LENGTH: default 15 (NIST SP 800-63B-4), 8..64
+	// BreachCheck says whether new passwords are also checked against Have I Been Pwned:
+	// IDP_BREACH_CHECK, "off" (default: the bundled list and the offline rules only) or "hibp"
+	// (the Pwned Passwords range API, k-anonymity; fail closed, see SECURITY.md).
+	BreachCheck string
+	HIBPAPIURL  string // IDP_HIBP_API_URL: default "https://api.pwnedpasswords.com" (a mirror of the same API may replace it)
 
 	// Email delivery: Brevo when BrevoAPIKey is set, else SMTP when SMTPURL is set, else (development
 	// only) the log sender with the /dev/outbox page.
@@ -270,6 +277,8 @@ func Default() Config {
 		Argon2Iterations:   minArgon2Iterations,
 		Argon2Parallelism:  1,
 		PasswordMinLength:  15,
+		BreachCheck:        BreachCheckOff,
+		HIBPAPIURL:         "https://api.pwnedpasswords.com",
 
 		BrevoAPIURL:          "https://api.brevo.com/v3",
 		EmailCodeTTL:         10 * time.Minute,
@@ -368,6 +377,8 @@ func Load(getenv func(string) string) (Config, error) {
 	l.uint32(varArgon2Iterations, &c.Argon2Iterations)
 	l.uint8(varArgon2Parallelism, &c.Argon2Parallelism)
 	l.integer(varPasswordMinLength, &c.PasswordMinLength)
+	l.lower(varBreachCheck, &c.BreachCheck)
+	l.str(varHIBPAPIURL, &c.HIBPAPIURL)
 	c.devClientExplicit = l.boolean(varDevClient, &c.devClientWanted)
 	l.str(varBrevoAPIKey, &c.BrevoAPIKey)
 	l.str(varBrevoAPIURL, &c.BrevoAPIURL)
@@ -664,6 +675,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateMail()...)
 	errs = append(errs, c.validateSMS()...)
+	errs = append(errs, c.validateBreachCheck()...)
 	return errors.Join(errs...)
 }
 
@@ -796,6 +808,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("argon2_iterations", c.Argon2Iterations),
 		slog.Any("argon2_parallelism", c.Argon2Parallelism),
 		slog.Int("password_min_length", c.PasswordMinLength),
+		slog.String("breach_check", c.BreachCheck),
+		slog.String("hibp_api_url", redactIfSet(c.HIBPAPIURL)),
 		slog.Bool("dev_client", c.DevClient),
 		slog.String("mail", c.MailSender()),
 		slog.String("brevo_api_key", setOrUnset(c.BrevoAPIKey)),

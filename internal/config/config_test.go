@@ -95,6 +95,8 @@ func TestDefault(t *testing.T) {
 		{"EmailResendCooldown", c.EmailResendCooldown, time.Minute},
 		{"SMSGlobalHourlyCap", c.SMSGlobalHourlyCap, 1000},
 		{"RecoveryCodeMaxFailures", c.RecoveryCodeMaxFailures, 5},
+		{"BreachCheck", c.BreachCheck, "off"},
+		{"HIBPAPIURL", c.HIBPAPIURL, "https://api.pwnedpasswords.com"},
 		{"SMSVerifier", c.SMSVerifier(), "log"},
 		{"ListenAddr", c.ListenAddr(), ":8080"},
 		{"Production", c.Production(), false},
@@ -233,7 +235,7 @@ func TestLoad(t *testing.T) {
 			"IDP_PHONE_DEFAULT_REGION": "ie", "IDP_REQUIRE_MFA": "true", "IDP_SMS_CHALLENGE_TTL": "5m",
 			"IDP_SMS_MAX_ATTEMPTS": "3", "IDP_SMS_LIMIT_NUMBER_10M": "2", "IDP_SMS_LIMIT_NUMBER_HOUR": "4",
 			"IDP_SMS_LIMIT_ACCOUNT_DAY": "8", "IDP_SMS_LIMIT_IP_HOUR": "6", "IDP_SMS_GLOBAL_HOURLY_CAP": "500",
-			"IDP_RECOVERY_CODE_MAX_FAILURES": "4",
+			"IDP_RECOVERY_CODE_MAX_FAILURES": "4", "IDP_BREACH_CHECK": "HIBP", "IDP_HIBP_API_URL": "https://hibp.acme.test",
 		}, func(t *testing.T, c Config) {
 			want := Config{
 				Env: "production", Issuer: "https://id.example.com", Port: 9090,
@@ -256,6 +258,7 @@ func TestLoad(t *testing.T) {
 				VonageVoiceFallback: false, VonageAllowedCountries: []string{"GB", "IE"}, PhoneDefaultRegion: "IE", RequireMFA: true,
 				SMSChallengeTTL: 5 * time.Minute, SMSMaxAttempts: 3, SMSLimitNumber10m: 2, SMSLimitNumberHour: 4,
 				SMSLimitAccountDay: 8, SMSLimitIPHour: 6, SMSGlobalHourlyCap: 500, RecoveryCodeMaxFailures: 4,
+				BreachCheck: "hibp", HIBPAPIURL: "https://hibp.acme.test",
 			}
 			// Compare field by field through the unredacted parts plus the secrets.
 			if c.LogValue().String() != want.LogValue().String() || c.SecretKey != want.SecretKey ||
@@ -374,6 +377,22 @@ func TestValidate(t *testing.T) {
 		{"stronger argon2", false, func(c *Config) { c.Argon2MemoryKiB, c.Argon2Iterations, c.Argon2Parallelism = 65536, 3, 4 }, nil},
 		{"secret key in development", false, func(c *Config) { c.SecretKey = goodSecret }, nil},
 		{"previous secret key", true, func(c *Config) { c.SecretKeyPrevious = goodSecret + "-old" }, nil},
+
+		{"breach check hibp", true, func(c *Config) { c.BreachCheck = BreachCheckHIBP }, nil},
+		{"breach check hibp http mirror in development", false, func(c *Config) {
+			c.BreachCheck, c.HIBPAPIURL = BreachCheckHIBP, "http://127.0.0.1:9999"
+		}, nil},
+		{"breach check unknown", false, func(c *Config) { c.BreachCheck = "yes" }, []string{"IDP_BREACH_CHECK"}},
+		{"breach check http in production", true, func(c *Config) {
+			c.BreachCheck, c.HIBPAPIURL = BreachCheckHIBP, "http://hibp.internal"
+		}, []string{"IDP_HIBP_API_URL"}},
+		{"breach check URL with credentials", false, func(c *Config) {
+			c.BreachCheck, c.HIBPAPIURL = BreachCheckHIBP, "https://u:p@hibp.internal"
+		}, []string{"IDP_HIBP_API_URL"}},
+		{"breach check not a URL", false, func(c *Config) {
+			c.BreachCheck, c.HIBPAPIURL = BreachCheckHIBP, "api.pwnedpasswords.com"
+		}, []string{"IDP_HIBP_API_URL"}},
+		{"breach check off ignores the URL", false, func(c *Config) { c.HIBPAPIURL = "nonsense" }, nil},
 
 		{"unknown env", false, func(c *Config) { c.Env = "staging" }, []string{"IDP_ENV"}},
 		{"production without issuer", true, func(c *Config) { c.Issuer = "" }, []string{"ISSUER"}},

@@ -132,8 +132,8 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	if msg := s.checkPasswordAgain(ctx, u, current); msg != "" {
 		errs["current"] = append(errs["current"], msg)
 	}
-	for _, v := range s.policy.Check(pw, u.Email) {
-		errs["password"] = append(errs["password"], v.Message)
+	if msgs := s.passwordProblems(ctx, pw, u.Email); len(msgs) > 0 {
+		errs["password"] = msgs
 	}
 	if pw != confirm {
 		errs["confirm"] = append(errs["confirm"], msgPasswordsDif)

@@ -145,7 +145,8 @@ type Admin struct {
 	Hasher     *password.Hasher
 	Production bool
 	MinPassLen int
-	Brand      string // refused inside passwords
+	Brand      string                 // refused inside passwords
+	Breaches   password.BreachChecker // nil: offline password rules only (IDP_BREACH_CHECK)
 	Now        func() time.Time
 	Rand       io.Reader
 }
@@ -249,7 +250,7 @@ func (a *Admin) CreateUser(ctx context.Context, email, pw string, verified bool)
 	if err := ValidateEmail(email); err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.ValidatePassword(pw, email); err != nil {
+	if err := a.ValidatePassword(ctx, pw, email); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -287,10 +288,13 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidatePassword applies the same policy as the signup page (password.Policy).
-func (a *Admin) ValidatePassword(pw, email string) error {
-	var errs []error
-	for _, v := range (password.Policy{MinLength: a.MinPassLen, MaxLength: maxPasswordLen, Brand: a.Brand}).Check(pw, email) {
+// ValidatePassword applies the same policy as the signup page (password.Policy), breach check
+// included when Breaches is set.
+func (a *Admin) ValidatePassword(ctx context.Context, pw, email string) error {
+	p := password.Policy{MinLength: a.MinPassLen, MaxLength: maxPasswordLen, Brand: a.Brand, Breaches: a.Breaches}
+	vs, err := p.Check(ctx, pw, email)
+	errs := []error{err}
+	for _, v := range vs {
 		errs = append(errs, errors.New("password: "+v.Message))
 	}
 	return errors.Join(errs...)

@@ -185,8 +185,8 @@ func (s *Server) handleResetPasswordSubmit(w http.ResponseWriter, r *http.Reques
 	}
 	pw, confirm := r.PostForm.Get("password"), r.PostForm.Get("confirm")
 	errs := map[string][]string{}
-	for _, v := range s.policy.Check(pw, u.Email) {
-		errs["password"] = append(errs["password"], v.Message)
+	if msgs := s.passwordProblems(ctx, pw, u.Email); len(msgs) > 0 {
+		errs["password"] = msgs
 	}
 	if pw != confirm {
 		errs["confirm"] = append(errs["confirm"], msgPasswordsDif)

@@ -91,8 +91,8 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 			d.Email = ""
 		}
 	}
-	for _, v := range s.policy.Check(pw, email) {
-		d.Errors["password"] = append(d.Errors["password"], v.Message)
+	if msgs := s.passwordProblems(r.Context(), pw, email); len(msgs) > 0 {
+		d.Errors["password"] = msgs
 	}
 	if pw != confirm {
 		d.Errors["confirm"] = append(d.Errors["confirm"], msgPasswordsDif)

@@ -15,6 +15,9 @@
 //
 // Policy.Check applies the rules of NIST SP 800-63B-4 for a single-factor password: a minimum
 // length (15 by default), no composition rules, and refusal of common or breached passwords (the
-// bundled list in package breached), of the email and the brand name, and of repetitive or
-// sequential strings.
+// bundled list in package breached), of the email and the brand name, of repetitive or
+// sequential strings, of keyboard walks and of listed passwords with easy decorations
+// ("Password123456789!"; see guessable.go), then of what the zxcvbn estimator scores below
+// MinScore. With a BreachChecker (HIBP: the Have I Been Pwned range API, k-anonymity) it also
+// refuses passwords seen in breaches, and fails closed when that check cannot answer.
 package password

@@ -1,9 +1,12 @@
 package password
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	zxcvbn "github.com/ccojocar/zxcvbn-go"
 
 	"github.com/fintech-idp/idp/internal/password/breached"
 )
@@ -21,15 +24,32 @@ const (
 
 // Violation codes, stable for programs (templates, metrics, tests); Message is for people.
 const (
-	CodeInvalidText = "invalid_text"   // not valid UTF-8 (no browser sends that)
-	CodeTooShort    = "too_short"      // fewer than MinLength characters
-	CodeTooLong     = "too_long"       // more than MaxLength bytes
-	CodeCommon      = "common"         // on the bundled list of common and breached passwords
-	CodeEmail       = "contains_email" // contains the email address or its name part
-	CodeBrand       = "contains_brand" // contains the service's name
-	CodeRepetitive  = "repetitive"     // one character or short group repeated
-	CodeSequence    = "sequence"       // a run like 1234567890… or abcdef…
+	CodeInvalidText = "invalid_text"             // not valid UTF-8 (no browser sends that)
+	CodeTooShort    = "too_short"                // fewer than MinLength characters
+	CodeTooLong     = "too_long"                 // more than MaxLength bytes
+	CodeCommon      = "common"                   // on the bundled list of common and breached passwords
+	CodeEmail       = "contains_email"           // contains the email address or its name part
+	CodeBrand       = "contains_brand"           // contains the service's name
+	CodeRepetitive  = "repetitive"               // one character or short group repeated
+	CodeSequence    = "sequence"                 // a run like 1234567890… or abcdef…
+	CodeKeyboard    = "keyboard"                 // a walk along the keyboard: qwertyuiop…, 1qaz2wsx…
+	CodeVariant     = "common_variant"           // a listed password with easy digits or symbols around it
+	CodeGuessable   = "guessable"                // the strength estimator expects it to fall quickly
+	CodeBreached    = "breached"                 // in known data breaches (BreachChecker)
+	CodeUnchecked   = "breach_check_unavailable" // the breach check could not answer (fail closed)
 )
+
+// MinScore is the lowest zxcvbn score (0 to 4) a new password needs. zxcvbn's score 3 means an
+// estimated crack time of at least 10⁶ seconds at 10⁴ guesses a second — about 10¹⁰ guesses, or
+// some 34 bits — which is its "safely unguessable: moderate protection from an offline slow-hash
+// scenario"; our argon2id hashes are such a slow hash.
+const MinScore = 3
+
+// maxEstimated is how many characters the strength estimator looks at. Its matching is
+// super-linear (a 1,024-byte password takes seconds; 64 characters take tens of milliseconds at
+// worst), so longer passwords skip it; the list, the pattern rules and the breach check still
+// apply to them.
+const maxEstimated = 64
 
 // Policy decides whether a new password is acceptable, following NIST SP 800-63B-4 §3.1.1.2 for
 // a password used as a single factor: a minimum length, a generous maximum, Unicode accepted and
@@ -46,6 +66,9 @@ type Policy struct {
 	// Brand is the name of the service (for example IDP_BRAND_NAME). A password containing it,
 	// ignoring case and spaces, is refused; a name shorter than 3 characters is ignored.
 	Brand string
+	// Breaches, when set, is asked about every password the offline rules accept (the Have I
+	// Been Pwned range API with IDP_BREACH_CHECK=hibp); nil means the offline rules alone.
+	Breaches BreachChecker
 }
 
 // Violation is one reason a password was refused.
@@ -88,7 +111,7 @@ func (p Policy) maxLength() int {
 // anything is typed, as §3.1.1.2 asks verifiers to explain the requirements.
 func (p Policy) Rule() string {
 	return fmt.Sprintf("Use at least %d characters. Any characters, including spaces and emoji, "+
-		"are allowed; common or breached passwords are refused.", p.minLength())
+		"are allowed; common, breached or easily guessed passwords are refused.", p.minLength())
 }
 
 // message is the Violation.Message of code under p.
@@ -112,6 +135,20 @@ func (p Policy) message(code string) string {
 		return "Do not repeat the same character or group of characters over and over."
 	case CodeSequence:
 		return "Do not use a simple sequence such as 123456 or abcdef."
+	case CodeKeyboard:
+		return "This follows the keys of a keyboard (like qwertyuiop or 1qaz2wsx), which attackers " +
+			"try early. Choose something else."
+	case CodeVariant:
+		return "This is a common password with a few digits or symbols added, which attackers try " +
+			"early. Choose something else."
+	case CodeGuessable:
+		return "This password would be guessed quickly: it is built from common words, names, " +
+			"dates or patterns. Add a few unrelated words."
+	case CodeBreached:
+		return "This password appears in known data breaches. Choose one you have not used anywhere else."
+	case CodeUnchecked:
+		return "We could not check this password against known data breaches just now. " +
+			"Please try again in a minute."
 	}
 	return ""
 }
@@ -120,16 +157,38 @@ func (p Policy) message(code string) string {
 // (which may be empty), or nil when it is acceptable. It works on Normalize(pw), the form that is
 // hashed. The result never contains pw or any part of it.
 //
+// The offline rules run first: length, the bundled list, the context words, repetitions,
+// sequences, keyboard walks, listed passwords with easy decorations, then the zxcvbn estimate
+// (MinScore). Only a password they all accept is sent to p.Breaches, if set. When that check
+// cannot answer, Check refuses the password with CodeUnchecked and returns the error as well, for
+// the caller's log (fail closed: see SECURITY.md, "Passwords").
+//
 // Check is meant for choosing a password (signup, reset, change), not for login: a password set
 // before a policy change must still be accepted at login.
-func (p Policy) Check(pw, email string) []Violation {
+func (p Policy) Check(ctx context.Context, pw, email string) ([]Violation, error) {
+	codes, n := p.offline(pw, email)
+	if len(codes) > 0 || p.Breaches == nil {
+		return p.violations(codes), nil
+	}
+	breached, err := p.Breaches.Breached(ctx, n)
+	switch {
+	case err != nil:
+		return p.violations([]string{CodeUnchecked}), err
+	case breached:
+		return p.violations([]string{CodeBreached}), nil
+	}
+	return nil, nil
+}
+
+// offline returns the codes of every offline rule pw breaks, and its normalised form.
+func (p Policy) offline(pw, email string) ([]string, string) {
 	if len(pw) > maxRawFactor*p.maxLength() {
-		return p.violations([]string{CodeTooLong})
+		return []string{CodeTooLong}, ""
 	}
 	if !utf8.ValidString(pw) {
 		// Normalising would turn the invalid bytes into U+FFFD and hash something other than what
 		// the person typed; browsers always send UTF-8, so this is a broken client.
-		return p.violations([]string{CodeInvalidText})
+		return []string{CodeInvalidText}, ""
 	}
 
 	var codes []string
@@ -146,23 +205,50 @@ func (p Policy) Check(pw, email string) []Violation {
 	joined := strings.Join(words, "") // every whitespace removed
 	if isCommon(lower, words, joined) {
 		codes = append(codes, CodeCommon)
+	} else if isDecoratedCommon(joined) {
+		codes = append(codes, CodeVariant)
 	}
 	if containsEmail(joined, email) {
 		codes = append(codes, CodeEmail)
 	}
-	if brand := contextKey(p.Brand); utf8.RuneCountInString(brand) >= minBrandLen && strings.Contains(joined, brand) {
+	brand := contextKey(p.Brand)
+	if utf8.RuneCountInString(brand) >= minBrandLen && strings.Contains(joined, brand) {
 		codes = append(codes, CodeBrand)
 	}
 	// Spaces between the characters do not hide a pattern ("1 2 3 4 …"); a password of spaces
 	// alone is still a repetition.
 	lr, jr := []rune(lower), []rune(joined)
-	if isRepetitive(lr) || isRepetitive(jr) {
+	if isRepetitive(lr) || isRepetitive(jr) || isDoubled(jr, p.minLength()) {
 		codes = append(codes, CodeRepetitive)
 	}
 	if isSequence(lr) || isSequence(jr) {
 		codes = append(codes, CodeSequence)
 	}
-	return p.violations(codes)
+	if len(codes) == 0 && isKeyboardWalk(joined) {
+		codes = append(codes, CodeKeyboard)
+	}
+	if len(codes) == 0 && utf8.RuneCountInString(n) <= maxEstimated {
+		if zxcvbn.PasswordStrength(n, estimatorHints(email, brand)).Score < MinScore {
+			codes = append(codes, CodeGuessable)
+		}
+	}
+	return codes, n
+}
+
+// estimatorHints are the words zxcvbn should treat as known to an attacker: the email, its local
+// part and the brand.
+func estimatorHints(email, brand string) []string {
+	var hints []string
+	if e := contextKey(email); e != "" {
+		hints = append(hints, e)
+		if local, _, ok := strings.Cut(e, "@"); ok && local != "" {
+			hints = append(hints, local)
+		}
+	}
+	if brand != "" {
+		hints = append(hints, brand)
+	}
+	return hints
 }
 
 func (p Policy) violations(codes []string) []Violation {
@@ -227,21 +313,7 @@ func containsEmail(joined, email string) bool {
 // function: s has a period p ≤ n/3 exactly when its smallest period is ≤ n/3.
 func isRepetitive(s []rune) bool {
 	n := len(s)
-	if n < 3 {
-		return false
-	}
-	pi := make([]int, n)
-	for i := 1; i < n; i++ {
-		k := pi[i-1]
-		for k > 0 && s[i] != s[k] {
-			k = pi[k-1]
-		}
-		if s[i] == s[k] {
-			k++
-		}
-		pi[i] = k
-	}
-	return 3*(n-pi[n-1]) <= n
+	return n >= 3 && 3*smallestPeriod(s) <= n
 }
 
 // isSequence reports whether s (at least 3 characters) runs up or down one character at a time:

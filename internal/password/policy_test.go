@@ -1,6 +1,7 @@
 package password
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -122,6 +123,31 @@ func TestPolicyCheck(t *testing.T) {
 		{"spaced common sequence", def, "1 2 3 4 5 6 7 8 9 0", email, []string{CodeCommon, CodeSequence}},
 		{"sequence inside accepted", def, "abcdefgh and then some words", email, nil},
 
+		// Long passwords that the list alone missed: listed passwords with easy decorations,
+		// keyboard walks, repetitions, and what the estimator expects to fall quickly.
+		{"listed word and a digit run", def, "password1234567", email, []string{CodeVariant}},
+		{"keyboard walk over two rows", def, "qwertyuiopasdfgh", email, []string{CodeKeyboard}},
+		{"listed phrase and a digit run", def, "iloveyou12345678", email, []string{CodeVariant}},
+		{"capital, digit run and symbol", def, "Password123456789!", email, []string{CodeVariant}},
+		{"leet spelling and a year", def, "P@ssw0rd2024!!!!", email, []string{CodeVariant}},
+		{"decoration before", def, "2024202420dragon", email, []string{CodeVariant}},
+		{"listed word and a year", def, "administrator2024!", email, []string{CodeVariant}},
+		{"listed word twice", def, "monkeydragonmonkeydragon", email, []string{CodeRepetitive}},
+		{"short word doubled", def, "trustno1trustno1", email, []string{CodeRepetitive}},
+		{"name and year doubled", def, "Julia1987Julia1987", email, []string{CodeRepetitive}},
+		{"keyboard columns", def, "2wsx3edc4rfv5tgb", email, []string{CodeKeyboard}},
+		{"keyboard columns down", def, "qazwsxedcrfvtgbyhn", email, []string{CodeKeyboard}},
+		{"keyboard bottom rows shifted", def, "ZXCVBNM<>?asdfghjkl", email, []string{CodeKeyboard}},
+		{"qwertz walk", def, "qwertzuiopü+asdfgh", email, []string{CodeKeyboard}},
+		{"azerty walk", def, "azertyuiopqsdfghjklm", email, []string{CodeKeyboard}},
+		{"keypad walk", def, "7894561230147852", email, []string{CodeKeyboard}},
+		{"walk with a symbol", def, "asdfghjkl;qwertyu!", email, []string{CodeKeyboard}},
+		{"listed words estimated weak", def, "summer love 2024", email, []string{CodeGuessable}},
+		{"city, year and city", def, "london2024london", email, []string{CodeGuessable}},
+		{"listed word in a passphrase accepted", def, "my password is a purple walrus", email, nil},
+		{"random characters accepted", def, "vM7#pq2L!xz9Rt4w", email, nil},
+		{"long passphrase skips the estimator", def, passphrase(65), email, nil},
+
 		// Every problem at once.
 		{"several at once", branded, "annaFinTechBank", "anna@example.com", []string{CodeEmail, CodeBrand}},
 		{"short, email and brand", branded, "annaFinTech", "anna@example.com", []string{CodeTooShort, CodeEmail}},
@@ -133,7 +159,10 @@ func TestPolicyCheck(t *testing.T) {
 	messages := map[string]string{} // policy and code → message, to check messages are fixed
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.policy.Check(tt.pw, tt.email)
+			got, err := tt.policy.Check(context.Background(), tt.pw, tt.email)
+			if err != nil {
+				t.Fatalf("Check() error = %v without a breach checker", err)
+			}
 			var codes []string
 			for _, v := range got {
 				codes = append(codes, v.Code)
@@ -199,9 +228,9 @@ func TestPolicyRule(t *testing.T) {
 		want   string
 	}{
 		{"default", Policy{}, "Use at least 15 characters. Any characters, including spaces and emoji, " +
-			"are allowed; common or breached passwords are refused."},
+			"are allowed; common, breached or easily guessed passwords are refused."},
 		{"custom", Policy{MinLength: 20}, "Use at least 20 characters. Any characters, including spaces " +
-			"and emoji, are allowed; common or breached passwords are refused."},
+			"and emoji, are allowed; common, breached or easily guessed passwords are refused."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,7 +295,7 @@ func TestIsSequence(t *testing.T) {
 
 func BenchmarkPolicyCheck(b *testing.B) {
 	p := Policy{Brand: "FinTech Bank"}
-	p.Check("warm up the list", "") // the one-time list load is measured in package breached
+	p.Check(context.Background(), "warm up the list", "") // the one-time list load is measured in package breached
 	benchmarks := []struct {
 		name string
 		pw   string
@@ -279,7 +308,7 @@ func BenchmarkPolicyCheck(b *testing.B) {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				p.Check(bm.pw, "anna.berg@example.com")
+				p.Check(context.Background(), bm.pw, "anna.berg@example.com")
 			}
 		})
 	}
