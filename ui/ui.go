@@ -7,6 +7,9 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 //go:embed templates/*.html
@@ -32,17 +35,92 @@ type Pages struct {
 // PageNames lists every page; Parse fails when one is missing, so a typo is a start-up error.
 var PageNames = []string{"login", "error", "logout", "logged_out", "signup", "code", "reset_request", "reset_password", "account", "outbox", "mfa", "mfa_recovery", "mfa_enrol", "recovery_codes"}
 
-// Parse parses the layout with each page.
-func Parse() (*Pages, error) {
+// Parse parses the layout with each page from the embedded templates.
+func Parse() (*Pages, error) { return ParseWith("") }
+
+// ParseWith parses the pages, taking any of layout.html and the <page>.html files from
+// overrideDir (IDP_TEMPLATES_DIR) instead of the built-in ones. A file there that is not a page
+// (nor an email template, which internal/mail reads from the same directory) is refused, so a
+// misspelt name does not silently do nothing; a template that does not parse stops the start
+// with its file name and line.
+func ParseWith(overrideDir string) (*Pages, error) {
+	over, err := overrides(overrideDir)
+	if err != nil {
+		return nil, err
+	}
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range PageNames {
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("ui: parse page %q: %w", name, err)
+		t := template.New("layout.html")
+		for _, file := range []string{"layout.html", name + ".html"} {
+			src, origin, err := source(over, overrideDir, file)
+			if err != nil {
+				return nil, err
+			}
+			target := t // the layout is the page's root template; the page adds "content"
+			if file != "layout.html" {
+				target = t.New(file)
+			}
+			if _, err := target.Parse(src); err != nil {
+				return nil, fmt.Errorf("ui: page %q: %s: %w", name, origin, err)
+			}
 		}
 		p.pages[name] = t
 	}
 	return p, nil
+}
+
+// IsEmailTemplate reports whether a file name in IDP_TEMPLATES_DIR belongs to internal/mail.
+func IsEmailTemplate(name string) bool {
+	return strings.HasSuffix(name, ".html.tmpl") || strings.HasSuffix(name, ".txt.tmpl")
+}
+
+// overrides lists the page templates in dir (nil when dir is empty) and refuses unknown names.
+func overrides(dir string) (map[string]bool, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ui: IDP_TEMPLATES_DIR: %w", err)
+	}
+	known := map[string]bool{"layout.html": true}
+	for _, n := range PageNames {
+		known[n+".html"] = true
+	}
+	over := map[string]bool{}
+	var unknown []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir() || strings.HasPrefix(name, ".") || IsEmailTemplate(name):
+		case known[name]:
+			over[name] = true
+		default:
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("ui: IDP_TEMPLATES_DIR %s: %s is not a page template (pages: layout.html, %s.html)",
+			dir, strings.Join(unknown, ", "), strings.Join(PageNames, ".html, "))
+	}
+	return over, nil
+}
+
+// source returns a template's text and where it came from (for error messages).
+func source(over map[string]bool, dir, file string) (text, origin string, err error) {
+	if over[file] {
+		path := filepath.Join(dir, file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", "", fmt.Errorf("ui: %w", err)
+		}
+		return string(b), path, nil
+	}
+	b, err := fs.ReadFile(templateFS, "templates/"+file)
+	if err != nil {
+		return "", "", fmt.Errorf("ui: built-in template %s: %w", file, err)
+	}
+	return string(b), "built-in " + file, nil
 }
 
 // Render executes the page into a buffer first, so a template error never leaves half a page

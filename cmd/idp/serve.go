@@ -124,7 +124,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	// Emails are branded with SENDER_NAME (default: the brand name).
-	tmpl, err := mail.NewTemplates(senderName(cfg))
+	tmpl, err := newMailTemplates(cfg, senderName(cfg))
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	srv, err := idp.New(ctx, idp.Options{
 		Issuer: cfg.Issuer, Development: !cfg.Production(), Lifetimes: lifetimes(cfg),
-		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor,
+		BrandName: cfg.BrandName, BrandColor: cfg.BrandColor, BrandLogo: cfg.BrandLogo, TemplatesDir: cfg.TemplatesDir,
 		Limits: limits(cfg), Policy: passwordPolicy(cfg),
 		Mail: sender, MailTmpl: tmpl, Outbox: outbox, MFA: mfa, TrustedProxies: cfg.TrustedProxies, Metrics: m,
 		Store: st, Keyring: kr, Hasher: admin.Hasher, Logger: log,
@@ -248,6 +248,12 @@ func vonageOperation(r *http.Request) string {
 	default:
 		return "check"
 	}
+}
+
+// newMailTemplates parses the email templates with the operator's logo and template overrides.
+func newMailTemplates(cfg *config.Config, brand string) (*mail.Templates, error) {
+	return mail.NewBrandedTemplates(mail.Branding{Name: brand, LogoURL: idp.LogoEmailURL(cfg.BrandLogo, cfg.Issuer),
+		OverrideDir: cfg.TemplatesDir})
 }
 
 // storeKind names the store for the start line, without the connection string.

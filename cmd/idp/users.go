@@ -227,7 +227,7 @@ func notifyMFAReset(ctx context.Context, e env, cfg *config.Config, to string) {
 		warn(err)
 		return
 	}
-	tmpl, err := mail.NewTemplates(cfg.BrandName)
+	tmpl, err := newMailTemplates(cfg, cfg.BrandName)
 	if err != nil {
 		warn(err)
 		return

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ const (
 	varLogFormat          = "IDP_LOG_FORMAT"
 	varBrandName          = "IDP_BRAND_NAME"
 	varBrandColor         = "IDP_BRAND_COLOR"
+	varBrandLogo          = "IDP_BRAND_LOGO"
+	varTemplatesDir       = "IDP_TEMPLATES_DIR"
 	varAuthRequestTTL     = "IDP_AUTH_REQUEST_TTL"
 	varAuthCodeTTL        = "IDP_AUTH_CODE_TTL"
 	varAccessTokenTTL     = "IDP_ACCESS_TOKEN_TTL"
@@ -129,6 +132,12 @@ type Config struct {
 
 	BrandName  string // IDP_BRAND_NAME: default "FinTech ID"
 	BrandColor string // IDP_BRAND_COLOR: "#rgb" or "#rrggbb", default "#0f5c4d"
+	// BrandLogo (IDP_BRAND_LOGO): an https URL or an image file (PNG, JPEG, GIF, WebP, SVG; at most
+	// 512 KiB) shown on every page and email; empty for the brand name in text.
+	BrandLogo string
+	// TemplatesDir (IDP_TEMPLATES_DIR): page (<page>.html, layout.html) and email
+	// (<kind>.html.tmpl, <kind>.txt.tmpl) templates that replace the built-in ones by name.
+	TemplatesDir string
 
 	AuthRequestTTL     time.Duration // IDP_AUTH_REQUEST_TTL: default 30m
 	AuthCodeTTL        time.Duration // IDP_AUTH_CODE_TTL: default 1m, at most 10m (RFC 6749 §4.1.2)
@@ -364,6 +373,8 @@ func Load(getenv func(string) string) (Config, error) {
 	l.lower(varLogFormat, &c.LogFormat)
 	l.str(varBrandName, &c.BrandName)
 	l.str(varBrandColor, &c.BrandColor)
+	l.str(varBrandLogo, &c.BrandLogo)
+	l.str(varTemplatesDir, &c.TemplatesDir)
 	l.duration(varAuthRequestTTL, &c.AuthRequestTTL)
 	l.duration(varAuthCodeTTL, &c.AuthCodeTTL)
 	l.duration(varAccessTokenTTL, &c.AccessTokenTTL)
@@ -625,6 +636,20 @@ func (c Config) Validate() error {
 	if !brandColorRE.MatchString(c.BrandColor) {
 		add("%s must be a colour like #0f5c4d or #0f5, not %q.", varBrandColor, c.BrandColor)
 	}
+	if c.BrandLogo != "" {
+		if strings.Contains(c.BrandLogo, "://") {
+			if u, err := url.Parse(c.BrandLogo); err != nil || u.Host == "" || !(u.Scheme == "https" || (!c.Production() && u.Scheme == "http")) {
+				add("%s must be an https URL or an image file.", varBrandLogo)
+			}
+		} else if fi, err := os.Stat(c.BrandLogo); err != nil || !fi.Mode().IsRegular() {
+			add("%s: no image file at %s.", varBrandLogo, c.BrandLogo)
+		}
+	}
+	if c.TemplatesDir != "" {
+		if fi, err := os.Stat(c.TemplatesDir); err != nil || !fi.IsDir() {
+			add("%s: %s is not a directory.", varTemplatesDir, c.TemplatesDir)
+		}
+	}
 
 	for _, d := range []struct {
 		name string
@@ -795,6 +820,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("brand_name", c.BrandName),
 		slog.String("brand_color", c.BrandColor),
+		slog.String("brand_logo", c.BrandLogo),
+		slog.String("templates_dir", c.TemplatesDir),
 		dur("auth_request_ttl", c.AuthRequestTTL),
 		dur("auth_code_ttl", c.AuthCodeTTL),
 		dur("access_token_ttl", c.AccessTokenTTL),

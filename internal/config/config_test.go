@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -571,4 +572,40 @@ func merge(envs ...env) env {
 		}
 	}
 	return out
+}
+
+// TestBrandLogoAndTemplatesDir: a logo is an https URL (http only in development) or an existing
+// file; the templates directory must exist.
+func TestBrandLogoAndTemplatesDir(t *testing.T) {
+	dir := t.TempDir()
+	logo := dir + "/logo.png"
+	if err := os.WriteFile(logo, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  env
+		bad  string // the variable named in the error, or "" for valid
+	}{
+		{"file and dir", env{"IDP_BRAND_LOGO": logo, "IDP_TEMPLATES_DIR": dir}, ""},
+		{"https URL in production", merge(prodEnv(), env{"IDP_BRAND_LOGO": "https://cdn.example/logo.svg"}), ""},
+		{"http URL in development", env{"IDP_BRAND_LOGO": "http://localhost:9000/logo.svg"}, ""},
+		{"http URL in production", merge(prodEnv(), env{"IDP_BRAND_LOGO": "http://cdn.example/logo.svg"}), "IDP_BRAND_LOGO"},
+		{"missing file", env{"IDP_BRAND_LOGO": dir + "/nope.png"}, "IDP_BRAND_LOGO"},
+		{"templates dir is a file", env{"IDP_TEMPLATES_DIR": logo}, "IDP_TEMPLATES_DIR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env.get)
+			if err == nil {
+				err = c.Validate()
+			}
+			if tt.bad == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.bad != "" && (err == nil || !strings.Contains(err.Error(), tt.bad)) {
+				t.Fatalf("err = %v, want one naming %s", err, tt.bad)
+			}
+		})
+	}
 }

@@ -167,10 +167,14 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 }
 
 // pageHeaders are the security headers of every HTML page we render.
-func pageHeaders(h http.Header, nonce string) {
+// imgSrc is one more image origin (an IDP_BRAND_LOGO URL's), or "".
+func pageHeaders(h http.Header, nonce, imgSrc string) {
+	if imgSrc != "" {
+		imgSrc = " " + imgSrc
+	}
 	// No form-action: browsers apply it to the redirect chain after a form post, which ends at
 	// the relying party's origin.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'nonce-"+nonce+"'; img-src 'self' data:; script-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'nonce-"+nonce+"'; img-src 'self' data:"+imgSrc+"; script-src 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

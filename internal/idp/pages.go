@@ -20,6 +20,7 @@ const (
 type brand struct {
 	Name  string
 	Color string
+	Logo  string // <img src> of IDP_BRAND_LOGO, or ""
 }
 
 // page is the data every template gets; each page adds its own fields by embedding it.
@@ -38,14 +39,22 @@ func (s *Server) newPage(title string) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	return page{Title: title, Brand: brand{Name: s.opts.BrandName, Color: s.opts.BrandColor}, Nonce: nonce,
+	b := brand{Name: s.opts.BrandName, Color: s.opts.BrandColor}
+	if s.logo != nil {
+		b.Logo = s.logo.src
+	}
+	return page{Title: title, Brand: b, Nonce: nonce,
 		DevOutbox: s.opts.Development}, nil
 }
 
 // render writes a page with its security headers. A template failure is logged and answered
 // with a plain fixed text (the page itself cannot be trusted then).
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page, data any) {
-	pageHeaders(w.Header(), p.Nonce)
+	imgSrc := ""
+	if s.logo != nil {
+		imgSrc = s.logo.cspSource
+	}
+	pageHeaders(w.Header(), p.Nonce, imgSrc)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	var buf bufferWriter
 	if err := s.pages.Render(&buf, name, data); err != nil {

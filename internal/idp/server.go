@@ -36,6 +36,11 @@ type Options struct {
 	Lifetimes   Lifetimes
 	BrandName   string
 	BrandColor  string
+	// BrandLogo is IDP_BRAND_LOGO: an https URL or an image file, shown on every page and email.
+	BrandLogo string
+	// TemplatesDir is IDP_TEMPLATES_DIR: page and email templates that replace the built-in ones
+	// by name (checked at start).
+	TemplatesDir string
 	Limits      Limits
 	// Metrics receives the counters /metrics exposes (nil = none).
 	Metrics *metrics.Metrics
@@ -62,6 +67,7 @@ type Server struct {
 	storage  *opStorage
 	provider *op.Provider
 	pages    *ui.Pages
+	logo     *logo // IDP_BRAND_LOGO, or nil
 	hasher   *password.Hasher
 	log      *slog.Logger
 	now      func() time.Time
@@ -102,13 +108,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Rand = rand.Reader
 	}
 	now := func() time.Time { return o.Now().UTC() }
-	pages, err := ui.Parse()
+	pages, err := ui.ParseWith(o.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	brandLogo, err := loadLogo(o.BrandLogo, o.Development)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		opts: o, st: o.Store, pages: pages, hasher: o.Hasher, log: o.Logger, now: now, rand: o.Rand,
-		cookies: newCookieNames(o.Development),
+		cookies: newCookieNames(o.Development), logo: brandLogo,
 	}
 	s.audit = &auditor{st: o.Store, logger: o.Logger, now: now}
 	s.policy, s.limits = o.Policy, o.Limits
@@ -117,7 +127,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	tmpl := o.MailTmpl
 	if tmpl == nil {
-		if tmpl, err = mail.NewTemplates(o.BrandName); err != nil {
+		if tmpl, err = mail.NewBrandedTemplates(mail.Branding{Name: o.BrandName, LogoURL: LogoEmailURL(o.BrandLogo, o.Issuer),
+			OverrideDir: o.TemplatesDir}); err != nil {
 			return nil, err
 		}
 	}
@@ -215,6 +226,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Get(brandLogoPath, s.handleBrandLogo)
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
 	r.With(s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -74,31 +78,61 @@ type view struct {
 // maxBrandLen bounds the brand name, which goes into every subject.
 const maxBrandLen = 100
 
+// Branding is what every email carries of the operator's brand.
+type Branding struct {
+	Name    string // IDP_BRAND_NAME (or SENDER_NAME): 1–100 characters, no control characters
+	LogoURL string // an absolute https (or development http) URL of the logo, or "" for none
+	// OverrideDir (IDP_TEMPLATES_DIR) holds <kind>.html.tmpl / <kind>.txt.tmpl / layout.*.tmpl
+	// files that replace the built-in ones by name; other *.tmpl names there are an error.
+	OverrideDir string
+}
+
 // NewTemplates parses the embedded templates for brandName (IDP_BRAND_NAME) and renders each
 // kind once with sample data. A missing or malformed template (a kind's or a shared part), a
 // template that fails on valid data, or a brand name that is empty, longer than 100 characters or
 // holds a control character, is an error.
 func NewTemplates(brandName string) (*Templates, error) {
-	return newTemplates(templateFS, brandName)
+	return newTemplates(templateFS, Branding{Name: brandName})
 }
 
-func newTemplates(fsys fs.FS, brandName string) (*Templates, error) {
+// NewBrandedTemplates is NewTemplates with a logo and the operator's own templates.
+func NewBrandedTemplates(b Branding) (*Templates, error) {
+	return newTemplates(templateFS, b)
+}
+
+func newTemplates(fsys fs.FS, b Branding) (*Templates, error) {
+	brandName := b.Name
 	if strings.TrimSpace(brandName) == "" || utf8.RuneCountInString(brandName) > maxBrandLen || hasControl(brandName) {
 		return nil, errors.New("mail: brand name must be 1 to 100 characters without control characters")
 	}
+	if b.LogoURL != "" {
+		if u, err := url.Parse(b.LogoURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || hasControl(b.LogoURL) {
+			return nil, errors.New("mail: the logo must be an absolute http(s) URL")
+		}
+	}
 	funcs := map[string]any{
-		"brand":    func() string { return brandName },
-		"required": required,
-		"minutes":  minutes,
-		"when":     when,
+		"brand":     func() string { return brandName },
+		"brandLogo": func() string { return b.LogoURL },
+		"required":  required,
+		"minutes":   minutes,
+		"when":      when,
 	}
-	text, err := texttemplate.New("text").Option("missingkey=error").Funcs(funcs).ParseFS(fsys, "templates/*.txt.tmpl")
+	sources, err := templateSources(fsys, b.OverrideDir)
 	if err != nil {
-		return nil, fmt.Errorf("mail: parsing text templates: %w", err)
+		return nil, err
 	}
-	html, err := htmltemplate.New("html").Option("missingkey=error").Funcs(funcs).ParseFS(fsys, "templates/*.html.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("mail: parsing HTML templates: %w", err)
+	text := texttemplate.New("text").Option("missingkey=error").Funcs(funcs)
+	html := htmltemplate.New("html").Option("missingkey=error").Funcs(funcs)
+	for _, src := range sources {
+		var err error
+		if strings.HasSuffix(src.name, ".txt.tmpl") {
+			_, err = text.New(src.name).Parse(src.text)
+		} else {
+			_, err = html.New(src.name).Parse(src.text)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mail: parsing %s: %w", src.origin, err)
+		}
 	}
 	var missing []string
 	for _, k := range kinds {
@@ -123,6 +157,61 @@ func newTemplates(fsys fs.FS, brandName string) (*Templates, error) {
 		}
 	}
 	return t, nil
+}
+
+type templateSource struct{ name, text, origin string }
+
+// templateSources returns the built-in templates, each replaced by the file of the same name in
+// overrideDir when there is one. An email template name there that is not built in is an error
+// (a misspelt name must not silently do nothing); page templates (*.html) belong to package ui.
+func templateSources(fsys fs.FS, overrideDir string) ([]templateSource, error) {
+	paths, err := fs.Glob(fsys, "templates/*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	var out []templateSource
+	index := map[string]int{}
+	for _, p := range paths {
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		name := path.Base(p)
+		index[name] = len(out)
+		out = append(out, templateSource{name: name, text: string(b), origin: "built-in " + name})
+	}
+	if overrideDir == "" {
+		return out, nil
+	}
+	entries, err := os.ReadDir(overrideDir)
+	if err != nil {
+		return nil, fmt.Errorf("mail: IDP_TEMPLATES_DIR: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".html.tmpl") || strings.HasSuffix(name, ".txt.tmpl")) {
+			continue
+		}
+		i, ok := index[name]
+		if !ok {
+			return nil, fmt.Errorf("mail: IDP_TEMPLATES_DIR %s: %s is not an email template (built in: %s)", overrideDir, name, strings.Join(builtInNames(out), ", "))
+		}
+		p := filepath.Join(overrideDir, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("mail: %w", err)
+		}
+		out[i] = templateSource{name: name, text: string(b), origin: p}
+	}
+	return out, nil
+}
+
+func builtInNames(srcs []templateSource) []string {
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = s.name
+	}
+	return names
 }
 
 // sampleData is valid data for each Kind, used by the start-up check.

@@ -210,7 +210,7 @@ func TestNewTemplatesMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newTemplates(full, "Acme Pay"); err != nil {
+	if _, err := newTemplates(full, Branding{Name: "Acme Pay"}); err != nil {
 		t.Fatalf("all files: %v", err)
 	}
 	for path := range full {
@@ -221,7 +221,7 @@ func TestNewTemplatesMissing(t *testing.T) {
 					fsys[p] = f
 				}
 			}
-			if _, err := newTemplates(fsys, "Acme Pay"); err == nil {
+			if _, err := newTemplates(fsys, Branding{Name: "Acme Pay"}); err == nil {
 				t.Fatalf("NewTemplates without %s succeeded", path)
 			}
 		})
@@ -232,7 +232,7 @@ func TestNewTemplatesMissing(t *testing.T) {
 			fsys[p] = f
 		}
 		fsys["templates/verify-code.html.tmpl"] = &fstest.MapFile{Data: []byte(`{{define "verify-code.html"}}{{.Data.Code`)}
-		if _, err := newTemplates(fsys, "Acme Pay"); err == nil {
+		if _, err := newTemplates(fsys, Branding{Name: "Acme Pay"}); err == nil {
 			t.Fatal("NewTemplates with a malformed template succeeded")
 		}
 	})
@@ -273,5 +273,60 @@ func TestMinutes(t *testing.T) {
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("minutes(%d) = %q, %v; want %q, ok %v", tt.n, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestBrandedTemplates: the logo heads every HTML email (with the brand as alt text), a file in
+// IDP_TEMPLATES_DIR replaces the built-in template of that name, and a misspelt or broken one
+// stops the start with its name.
+func TestBrandedTemplates(t *testing.T) {
+	dir := t.TempDir()
+	tp, err := NewBrandedTemplates(Branding{Name: "Acme Pay", LogoURL: "https://id.acme.example/static/brand-logo", OverrideDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds {
+		_, _, html, err := tp.Render(k, sampleData[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(html, `<img src="https://id.acme.example/static/brand-logo" alt="Acme Pay"`) {
+			t.Errorf("%s: no logo in %s", k, html)
+		}
+	}
+	if _, err := NewBrandedTemplates(Branding{Name: "Acme Pay", LogoURL: "javascript:alert(1)"}); err == nil {
+		t.Error("a javascript: logo URL was accepted")
+	}
+
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("verify-code.txt.tmpl", `{{define "verify-code.subject"}}{{brand}}: your code{{end}}{{define "verify-code.text"}}Code: {{required .Data.Code}}{{end}}`)
+	write("login.html", "page templates are package ui's")
+	tp, err = NewBrandedTemplates(Branding{Name: "Acme Pay", OverrideDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, text, html, err := tp.Render(KindVerifyCode, CodeData{Code: "123456", MinutesValid: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Acme Pay: your code" || text != "Code: 123456\n" || !strings.Contains(html, "123456") {
+		t.Errorf("override not used: %q %q", subject, text)
+	}
+
+	write("verify-code.html.tmpl", "{{define \"verify-code.html\"}}\n{{.Data.Code")
+	if _, err := NewBrandedTemplates(Branding{Name: "Acme Pay", OverrideDir: dir}); err == nil ||
+		!strings.Contains(err.Error(), "verify-code.html.tmpl") || !strings.Contains(err.Error(), ":2") {
+		t.Errorf("broken override: err = %v, want its name and line", err)
+	}
+	os.Remove(filepath.Join(dir, "verify-code.html.tmpl"))
+	write("verfy-code.txt.tmpl", "typo")
+	if _, err := NewBrandedTemplates(Branding{Name: "Acme Pay", OverrideDir: dir}); err == nil ||
+		!strings.Contains(err.Error(), "verfy-code.txt.tmpl is not an email template") {
+		t.Errorf("misspelt override: err = %v", err)
 	}
 }
