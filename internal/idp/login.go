@@ -13,7 +13,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -216,24 +215,16 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	keys := keysFor(email, clientIPFrom(ctx))
-	wait, locked, err := s.throttle.wait(ctx, keys)
+	try, refused, err := s.throttle.reserve(ctx, keys)
 	if err != nil {
 		s.internalError(w, r, "login throttle", err)
 		return
 	}
-	if wait > 0 {
-		msg := "Too many failed sign-ins. Try again " + inDuration(wait) + "."
-		if locked {
-			msg = "Sign-in is paused after too many failed attempts. Try again " + inDuration(wait) + ", or reset your password."
-		}
+	if refused != nil {
 		s.audit.log(ctx, "login.throttled", "", clientID, nil)
 		s.metrics.RateLimited("login")
-		if locked {
-			s.metrics.Login("locked")
-		} else {
-			s.metrics.Login("throttled")
-		}
-		s.showLogin(w, r, ar, http.StatusTooManyRequests, email, msg)
+		s.metrics.Login(refused.metric())
+		s.showLogin(w, r, ar, http.StatusTooManyRequests, email, refused.message())
 		return
 	}
 	u, err := s.st.GetUserByEmail(ctx, email)
@@ -274,16 +265,13 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		s.audit.log(ctx, "login.failed", userID, clientID, nil)
 		s.metrics.Login("bad_credentials")
-		accountLocked, err := s.throttle.fail(ctx, keys)
-		if err != nil {
-			s.log.ErrorContext(ctx, "record failed login", "error", err)
-		}
-		if accountLocked && u != nil {
-			s.audit.log(ctx, "login.locked", u.ID, clientID, nil)
-			s.codes.notify(ctx, u.Email, mail.KindLoginLocked, map[string]any{"Until": s.now().Add(s.limits.LoginLockDuration).Format("15:04 MST")})
-		}
+		s.passwordFailed(ctx, try, u, clientID)
 		s.showLogin(w, r, ar, http.StatusUnauthorized, email, msgBadCredentials)
 		return
+	}
+	// The right password gives its reservation back.
+	if err := s.throttle.succeed(ctx, keys); err != nil {
+		s.log.WarnContext(ctx, "reset login failures", "error", err)
 	}
 	arID := ""
 	if ar != nil {
@@ -310,9 +298,6 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Login("disabled")
 		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
 		return
-	}
-	if err := s.throttle.succeed(ctx, keys); err != nil {
-		s.log.WarnContext(ctx, "reset login failures", "error", err)
 	}
 	if rehash {
 		if h, err := s.hasher.Hash(pw); err == nil {

@@ -453,20 +453,23 @@ func (s *Server) issueRecoveryCodes(ctx context.Context, userID string) ([]strin
 const msgRecoveryWrong = "That recovery code is not right, or it was already used."
 
 // useRecoveryCode checks code against the user's unused recovery codes and uses the one that
-// matches, atomically (of two concurrent uses of one code, one succeeds). Wrong codes are
-// counted per account; past the limit the person must wait.
+// matches, atomically (of two concurrent uses of one code, one succeeds). Every try is reserved
+// per account before the first comparison (at most RecoveryMaxFailures an hour, so tries sent
+// together cannot all be checked); a used code gives its reservation back.
 func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left int, err error) {
-	key := "recovery:fail:" + userID
-	now := s.now()
-	if c, err := s.st.GetCounter(ctx, key, time.Hour, now); err == nil && c.Count >= s.sms.cfg.RecoveryMaxFailures {
-		s.metrics.RateLimited("recovery_code")
-		return 0, refuse(http.StatusTooManyRequests, "Too many wrong recovery codes. Try again "+inDuration(c.WindowStart.Add(time.Hour).Sub(now))+".")
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
 	code, ok := readRecoveryCode(raw)
 	if !ok {
 		return 0, refuse(http.StatusBadRequest, "A recovery code has 10 letters and digits, like abcde-23456.")
+	}
+	key := "recovery:fail:" + userID
+	now := s.now()
+	res, err := s.st.ReserveAttempt(ctx, key, store.AttemptRule{Window: time.Hour, LockAfter: s.sms.cfg.RecoveryMaxFailures, Lock: time.Hour}, now)
+	if err != nil {
+		return 0, err
+	}
+	if !res.Allowed {
+		s.metrics.RateLimited("recovery_code")
+		return 0, refuse(http.StatusTooManyRequests, "Too many wrong recovery codes. Try again "+inDuration(res.RetryAt.Sub(now))+".")
 	}
 	list, err := s.st.ListUnusedRecoveryCodes(ctx, userID)
 	if err != nil {
@@ -482,6 +485,9 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 			}
 			return 0, err
 		}
+		if err := s.st.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
+			s.log.WarnContext(ctx, "release recovery code try", "error", err)
+		}
 		n, err := s.st.CountUnusedRecoveryCodes(ctx, userID)
 		if err != nil {
 			return 0, err
@@ -490,9 +496,6 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 	}
 	if len(list) == 0 {
 		s.hasher.VerifyDummy(code)
-	}
-	if _, err := s.st.HitCounter(ctx, key, time.Hour, now); err != nil {
-		return 0, err
 	}
 	s.audit.log(ctx, "recovery_code.failed", userID, "", nil)
 	return 0, refuse(http.StatusBadRequest, msgRecoveryWrong)

@@ -829,23 +829,31 @@ func (s *Server) handleAccountFactor(mode string) http.HandlerFunc {
 // password, two-step changes), under the same throttle as sign-in. It returns the message to
 // show, or "" when right.
 func (s *Server) checkPasswordAgain(ctx context.Context, u *store.User, pw string) string {
-	keys := keysFor(u.Email, clientIPFrom(ctx))
-	if wait, _, err := s.throttle.wait(ctx, keys); err == nil && wait > 0 {
-		s.metrics.RateLimited("login")
-		return "Too many wrong passwords. Try again " + inDuration(wait) + "."
-	}
 	if pw == "" {
 		return "Enter your password."
 	}
+	try, refused, err := s.throttle.reserve(ctx, keysFor(u.Email, clientIPFrom(ctx)))
+	if err != nil {
+		s.log.ErrorContext(ctx, "password throttle", "error", err)
+		return msgInternal
+	}
+	if refused != nil {
+		s.metrics.RateLimited("login")
+		if refused.disabled {
+			return msgFactorDisabled
+		}
+		return "Too many wrong passwords. Try again " + inDuration(refused.wait) + "."
+	}
 	if len(pw) <= maxPasswordLen {
 		if ok, _, _ := s.hasher.Verify(u.PasswordHash, pw); ok {
+			if err := s.throttle.succeed(ctx, try.keys); err != nil {
+				s.log.WarnContext(ctx, "reset password failures", "error", err)
+			}
 			return ""
 		}
 	}
 	s.audit.log(ctx, "password.reauth_failed", u.ID, "", nil)
-	if _, err := s.throttle.fail(ctx, keys); err != nil {
-		s.log.WarnContext(ctx, "record failed password", "error", err)
-	}
+	s.passwordFailed(ctx, try, u, "")
 	return "Your current password is not right."
 }
 

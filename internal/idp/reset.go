@@ -199,7 +199,11 @@ func (s *Server) handleResetPasswordSubmit(w http.ResponseWriter, r *http.Reques
 		s.internalError(w, r, "set password", err)
 		return
 	}
-	_ = s.throttle.succeed(ctx, keysFor(u.Email, clientIPFrom(ctx)))
+	// The owner proved the inbox: the sign-in lock lifts at once and a password disabled after
+	// too many failures works again.
+	if err := s.throttle.recovered(ctx, u.Email); err != nil {
+		s.log.WarnContext(ctx, "clear sign-in failures", "error", err)
+	}
 	s.audit.log(ctx, "password.reset", u.ID, "", nil)
 	s.cookies.clear(w, s.cookies.session)
 	next := ""

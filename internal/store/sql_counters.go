@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -71,5 +72,101 @@ func (s *sqlStore) ReleaseHit(ctx context.Context, key string, window time.Durat
 	}
 	_, err := s.wr.exec(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0 AND window_start > ?`,
 		key, windowCutoff(now, window))
+	return err
+}
+
+var errAttemptRule = errors.New("store: an attempt rule needs a positive window")
+
+// noLock stands in for "never locked" in the SQL, so that one statement serves every rule.
+const noLock = 1 << 30
+
+// retention is how long a row of rule must outlive its latest attempt.
+func (r AttemptRule) retention() time.Duration {
+	d := max(r.Window, r.Lock)
+	for _, w := range r.Waits {
+		d = max(d, w.Wait)
+	}
+	return d
+}
+
+func (r AttemptRule) lockAfter() int {
+	if r.LockAfter <= 0 {
+		return noLock
+	}
+	return r.LockAfter
+}
+
+// retryAt is when the next attempt may go ahead given the stored row c (as the statement decides).
+func (r AttemptRule) retryAt(c Counter, now time.Time) (time.Time, bool) {
+	if c.Count >= r.lockAfter() {
+		return c.UpdatedAt.Add(r.Lock), true
+	}
+	if !c.WindowStart.After(windowCutoff(now, r.Window)) {
+		return now, false
+	}
+	var wait time.Duration
+	for _, w := range r.Waits {
+		if c.Count >= w.After {
+			wait = w.Wait
+		}
+	}
+	return c.UpdatedAt.Add(wait), false
+}
+
+// ReserveAttempt is one upsert whose DO UPDATE carries the rule as its WHERE: PostgreSQL
+// serialises concurrent upserts of one key on the row (each sees the row as the previous one left
+// it), SQLite runs writers one at a time. The rule's waits become cutoff times computed here, so
+// the SQL needs no date arithmetic and reads the same in both dialects: an attempt may go ahead
+// when the latest one is at or before now minus the wait that applies.
+func (s *sqlStore) ReserveAttempt(ctx context.Context, key string, rule AttemptRule, now time.Time) (Reservation, error) {
+	if rule.Window <= 0 {
+		return Reservation{}, errAttemptRule
+	}
+	lockAfter := rule.lockAfter()
+	wcut := windowCutoff(now, rule.Window)
+	waits := "counters.updated_at <= counters.updated_at" // no waits: always
+	var waitArgs []any
+	if len(rule.Waits) > 0 {
+		var b strings.Builder
+		b.WriteString("counters.updated_at <= CASE")
+		for i := len(rule.Waits) - 1; i >= 0; i-- {
+			b.WriteString(` WHEN counters.count >= ? THEN ?`)
+			waitArgs = append(waitArgs, rule.Waits[i].After, windowCutoff(now, rule.Waits[i].Wait))
+		}
+		b.WriteString(" ELSE counters.updated_at END")
+		waits = b.String()
+	}
+	q := `INSERT INTO counters (` + counterCols + `, expires_at) VALUES (?, 1, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.count >= ? OR counters.window_start <= ? THEN 1 ELSE counters.count + 1 END,
+			window_start = CASE WHEN counters.count >= ? OR counters.window_start <= ? THEN excluded.window_start ELSE counters.window_start END,
+			updated_at = excluded.updated_at,
+			expires_at = CASE WHEN counters.expires_at > excluded.expires_at THEN counters.expires_at ELSE excluded.expires_at END
+		WHERE (counters.count >= ? AND counters.updated_at <= ?)
+			OR (counters.count < ? AND (counters.window_start <= ?
+				OR ` + waits + `))
+		RETURNING ` + counterCols
+	args := []any{key, now, now, now.Add(rule.retention()),
+		lockAfter, wcut, lockAfter, wcut,
+		lockAfter, windowCutoff(now, rule.Lock), lockAfter, wcut}
+	args = append(args, waitArgs...)
+	c, err := scanCounter(s.wr.row(ctx, q, args...))
+	if err == nil {
+		return Reservation{Counter: c, Allowed: true}, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Reservation{}, err
+	}
+	// Refused: nothing changed. Read the row to tell when to come back.
+	c, err = scanCounter(s.wr.row(ctx, `SELECT `+counterCols+` FROM counters WHERE key = ?`, key))
+	if err != nil {
+		return Reservation{}, err
+	}
+	at, locked := rule.retryAt(c, now)
+	return Reservation{Counter: c, RetryAt: at, Locked: locked}, nil
+}
+
+func (s *sqlStore) ReleaseAttempt(ctx context.Context, key string) error {
+	_, err := s.wr.exec(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0`, key)
 	return err
 }

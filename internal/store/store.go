@@ -301,6 +301,38 @@ type Counter struct {
 	UpdatedAt   time.Time // the last hit
 }
 
+// AttemptRule says when ReserveAttempt lets one more attempt go ahead. The waits are measured
+// from the latest counted attempt.
+type AttemptRule struct {
+	// Window: the counted attempts are forgotten once the first of them is Window old, unless the
+	// key is locked. Must be positive.
+	Window time.Duration
+	// Waits: while at least After attempts are counted, the next one must wait Wait; of the entries
+	// whose After has been reached, the one with the largest After applies. Sorted by After.
+	Waits []AttemptWait
+	// LockAfter > 0: once that many attempts are counted the key is locked for Lock; the first
+	// attempt after the lock starts the count over. 0: no lock.
+	LockAfter int
+	Lock      time.Duration
+}
+
+// AttemptWait is one step of an AttemptRule.
+type AttemptWait struct {
+	After int
+	Wait  time.Duration
+}
+
+// Reservation is the answer of ReserveAttempt.
+type Reservation struct {
+	Counter
+	// Allowed: this attempt was counted and may go ahead. Otherwise nothing changed and the
+	// attempt may be made again at RetryAt.
+	Allowed bool
+	RetryAt time.Time
+	// Locked: refused because the key is locked (rather than delayed).
+	Locked bool
+}
+
 // AuditEvent is one append-only record of something a person, client or operator did.
 type AuditEvent struct {
 	ID       int64
@@ -681,6 +713,18 @@ type Store interface {
 	// atomic statement Count goes down by one when it is above zero and the window (of length
 	// window) is still running at now; otherwise nothing changes. Unknown keys are not an error.
 	ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error
+
+	// ReserveAttempt counts one attempt on key before the caller checks it, and decides in the same
+	// atomic statement whether it may go ahead under rule (safe across replicas: of any number of
+	// concurrent calls exactly as many are allowed as the rule admits one after the other). A
+	// refused attempt changes nothing. The Counter returned is the row after the call (Count 1 for
+	// the first attempt of a window; UpdatedAt the latest allowed attempt). A right answer gives
+	// its reservation back with ReleaseAttempt or ResetCounter. HitCounter, GetCounter and
+	// ResetCounter work on the same rows.
+	ReserveAttempt(ctx context.Context, key string, rule AttemptRule, now time.Time) (Reservation, error)
+	// ReleaseAttempt takes one counted attempt back (Count - 1, never below 0). Unknown keys are
+	// not an error.
+	ReleaseAttempt(ctx context.Context, key string) error
 
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
