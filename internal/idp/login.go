@@ -312,7 +312,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.startChallenge(w, r, handle{Purpose: purposeMFA, Mode: modeLogin, UserID: u.ID, Email: u.Email, AuthRequestID: arID}, u.PhoneE164, nil)
 		return
 	}
-	sess, err := s.startSession(w, r, u.ID, []string{"pwd"}, "pwd")
+	sess, err := s.startSession(w, r, u, []string{"pwd"}, "pwd")
 	if err != nil {
 		s.internalError(w, r, "start session", err)
 		return
@@ -340,8 +340,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *store.Auth
 // startSession creates a new SSO session (always a new id: no session fixation). When the
 // browser's previous session is the same person's (a step-up, prompt=login), the apps signed in
 // through it keep their tokens: they move to the new session. Anyone else's session is revoked
-// with its tokens.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string) (*store.Session, error) {
+// with its tokens. The session records the password epoch of u, the user record the password was
+// checked against: a reset or change since then leaves it unable to issue codes (see
+// docs/ARCHITECTURE.md, "Revocation and epochs").
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, acr string) (*store.Session, error) {
+	userID := u.ID
 	var prev *store.Session
 	if old := cookieValue(r, s.cookies.session); old != "" {
 		if p, err := s.st.GetSessionByTokenHash(r.Context(), hashToken(old), s.now(), time.Time{}); err == nil {
@@ -357,6 +360,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID str
 		ID: uuid.NewString(), TokenHash: hashToken(tok), UserID: userID, AuthTime: now, AMR: amr, ACR: acr,
 		IP: clientIPFrom(r.Context()), UserAgent: truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.opts.Lifetimes.SessionAbsolute),
+		PasswordEpoch: u.PasswordEpoch,
 	}
 	switch {
 	case prev != nil && prev.UserID == userID:

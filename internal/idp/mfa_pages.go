@@ -494,7 +494,7 @@ func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, u *
 	}
 	switch h.Mode {
 	case modeLogin, modeStepUp:
-		sess, err := s.startSession(w, r, u.ID, amr, acrMFA)
+		sess, err := s.startSession(w, r, u, amr, acrMFA)
 		if err != nil {
 			s.internalError(w, r, "start session", err)
 			return
@@ -559,7 +559,7 @@ func (s *Server) enrolPassed(w http.ResponseWriter, r *http.Request, h handle, u
 		// Enrolled during a sign-in that needed two-step: that sign-in now has both factors.
 		ar, err := s.boundRequest(r, h.AuthRequestID)
 		if err == nil && !ar.Done {
-			ns, err := s.startSession(w, r, u.ID, amr, acrMFA)
+			ns, err := s.startSession(w, r, u, amr, acrMFA)
 			if err != nil {
 				s.internalError(w, r, "start session", err)
 				return

@@ -300,6 +300,8 @@ func TestResetSameAnswerAndRevokes(t *testing.T) {
 	ctx := context.Background()
 	b := newTestBrowser(t)
 	h.login(t, b, nil) // a live session to be revoked
+	secret := h.rpClient(t)
+	rt := h.offlineGrant(t, b, secret) // an app that stays signed in
 	known, kb := postForm(t, newTestBrowser(t), h.ts.URL+"/reset", url.Values{"email": {flowEmail}})
 	unknown, ub := postForm(t, newTestBrowser(t), h.ts.URL+"/reset", url.Values{"email": {"ghost@example.com"}})
 	if known.StatusCode != unknown.StatusCode || known.Request.URL.Path != unknown.Request.URL.Path {
@@ -334,6 +336,8 @@ func TestResetSameAnswerAndRevokes(t *testing.T) {
 	if live, _ := h.st.ListSessions(ctx, u.ID, h.clock.Now()); len(live) != 1 { // only canLogin's new one
 		t.Errorf("%d sessions survived the reset", len(live)-1)
 	}
+	status, tb := h.refresh(t, secret, rt)
+	wantInvalidGrant(t, "the refresh token taken before the reset", status, tb)
 	if _, subjects := h.mailsTo(flowEmail); !strings.Contains(strings.Join(subjects, "|"), "password") {
 		t.Errorf("no notification: %v", subjects)
 	}

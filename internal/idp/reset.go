@@ -213,17 +213,15 @@ func (s *Server) handleResetPasswordSubmit(w http.ResponseWriter, r *http.Reques
 	s.showMessageLink(w, r, "Your password was changed", "You were signed out everywhere. Sign in with your new password.", next, "Sign in")
 }
 
-// setPassword stores a new password and revokes every session and refresh token of the user but
-// keepSession (may be empty), then emails the owner.
+// setPassword stores a new password, moves the password epoch on and revokes every session,
+// refresh token and unredeemed sign-in of the user but keepSession's (may be empty), in one store
+// transaction, then emails the owner.
 func (s *Server) setPassword(ctx context.Context, u *store.User, pw, keepSession string) error {
 	h, err := s.hasher.Hash(pw)
 	if err != nil {
 		return err
 	}
-	if err := s.st.UpdatePasswordHash(ctx, u.ID, h, s.now()); err != nil {
-		return err
-	}
-	if _, err := s.st.RevokeUserSessions(ctx, u.ID, keepSession, s.now()); err != nil {
+	if _, err := s.st.ChangePassword(ctx, u.ID, h, keepSession, s.now()); err != nil {
 		return err
 	}
 	s.codes.notify(ctx, u.Email, mail.KindPasswordChanged, map[string]any{})

@@ -317,7 +317,12 @@ func (s *Server) handleVerifySubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit.log(r.Context(), "email.verified", h.UserID, "", nil)
-	sess, err := s.startSession(w, r, h.UserID, []string{"pwd"}, "pwd")
+	u, err := s.st.GetUser(r.Context(), h.UserID)
+	if err != nil {
+		s.internalError(w, r, "load user", err)
+		return
+	}
+	sess, err := s.startSession(w, r, u, []string{"pwd"}, "pwd")
 	if err != nil {
 		s.internalError(w, r, "start session", err)
 		return

@@ -47,7 +47,8 @@ func seedBackup(t *testing.T, s store.Store) backupFixture {
 	}
 	ar := &store.AuthRequest{ID: "ar", ClientID: "dashboard", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	must(t, s.CreateAuthRequest(ctx, ar))
-	must(t, s.CompleteAuthRequest(ctx, ar.ID, &store.AuthRequest{Subject: "user-0", AuthTime: now}, now))
+	must(t, s.CreateSession(ctx, &store.Session{ID: "sess", TokenHash: "hash-sess", UserID: "user-0", AuthTime: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(t, s.CompleteAuthRequest(ctx, ar.ID, &store.AuthRequest{Subject: "user-0", AuthTime: now, SessionID: "sess"}, now))
 	must(t, s.SaveAuthCode(ctx, &store.AuthCode{Hash: "code", AuthRequestID: ar.ID, ExpiresAt: now.Add(time.Minute)}))
 	token := func(id string) *store.RefreshToken {
 		return &store.RefreshToken{ID: id, Hash: "hash-" + id, ClientID: "dashboard", Subject: "user-0", Scopes: []string{"openid", "offline_access"},

@@ -26,7 +26,7 @@ func open(t *testing.T, databaseURL, dataDir string) store.Store {
 
 // versions are the numbers of the files in migrations/, oldest first (numbers may skip: each
 // change owns its number), and latestVersion the newest.
-var versions = []uint{1, 2, 3, 5}
+var versions = []uint{1, 2, 3, 4, 5}
 
 var latestVersion = versions[len(versions)-1]
 
@@ -74,6 +74,7 @@ func usable(t *testing.T, databaseURL, dataDir string, version uint) error {
 			return err
 		},
 		3: func() error { _, err := s.CountUnusedRecoveryCodes(t.Context(), "probe"); return err },
+		4: func() error { _, err := s.ListOfflineConsents(t.Context(), "probe"); return err },
 		5: func() error { _, err := s.ListResources(t.Context()); return err },
 	}
 	if len(probes) != len(versions) {

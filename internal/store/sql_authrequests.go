@@ -68,18 +68,26 @@ func (s *sqlStore) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // SaveAuthCode takes the code's client and subject from the auth request (c.ClientID and
 // c.Subject are set to them), so a code can only ever name what its request authenticated. The
-// contract gives no now: the request's expiry is checked against the store's clock. ErrNotFound
-// when the request is unknown, expired or not done; ErrConflict for a second code.
+// contract gives no now: the request's expiry and its session's are checked against the store's
+// clock. ErrNotFound when the request is unknown, expired or not done, or what authenticated it no
+// longer holds (see checkAuthenticated); ErrConflict for a second code.
 func (s *sqlStore) SaveAuthCode(ctx context.Context, c *AuthCode) error {
 	if c.Hash == "" || c.AuthRequestID == "" {
 		return errAuthCodeHash
 	}
 	var clientID, subject string
 	err := s.withTx(ctx, func(tx runner) error {
+		now := s.now()
 		err := tx.row(ctx, `SELECT client_id, subject FROM auth_requests WHERE id = ? AND done AND expires_at > ?`,
-			c.AuthRequestID, s.now()).Scan(&clientID, &subject)
+			c.AuthRequestID, now).Scan(&clientID, &subject)
 		if err != nil {
 			return translate(err)
+		}
+		if err := lockUser(ctx, tx, subject); err != nil {
+			return err
+		}
+		if err := checkAuthenticated(ctx, tx, c.AuthRequestID, now); err != nil {
+			return err
 		}
 		_, err = tx.exec(ctx, `INSERT INTO auth_codes (hash, auth_request_id, client_id, subject, expires_at, used_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, c.Hash, c.AuthRequestID, clientID, subject, c.ExpiresAt, c.UsedAt)
@@ -89,6 +97,27 @@ func (s *sqlStore) SaveAuthCode(ctx context.Context, c *AuthCode) error {
 		return err
 	}
 	c.ClientID, c.Subject = clientID, subject
+	return nil
+}
+
+// checkAuthenticated returns ErrNotFound unless the auth request exists and is done, the session
+// it was authenticated in is unrevoked and unexpired at now, the user is enabled, and the session
+// was authenticated under the user's current password epoch. The caller holds the user's row
+// lock (lockUser), which every revocation of the user's sessions takes first: what this reads
+// cannot change before the caller commits.
+func checkAuthenticated(ctx context.Context, tx runner, authRequestID string, now time.Time) error {
+	var ok int
+	err := tx.row(ctx, `SELECT COUNT(*) FROM auth_requests r
+		JOIN sessions s ON s.id = r.session_id AND s.user_id = r.subject
+		JOIN users u ON u.id = r.subject
+		WHERE r.id = ? AND r.done AND s.revoked_at IS NULL AND s.expires_at > ?
+			AND NOT u.disabled AND s.password_epoch = u.password_epoch`, authRequestID, now).Scan(&ok)
+	if err != nil {
+		return translate(err)
+	}
+	if ok == 0 {
+		return ErrNotFound
+	}
 	return nil
 }
 

@@ -45,8 +45,10 @@ type family struct {
 	sessionID string
 }
 
-// IssueTokens is the atomic core of the token endpoint. In one transaction it consumes the code
-// or the refresh token with a conditional UPDATE and inserts the new tokens. With PostgreSQL the
+// IssueTokens is the atomic core of the token endpoint. In one transaction it takes the user's row
+// lock (the order every revocation of the user's sessions takes too: user row, then sessions, auth
+// requests and tokens), consumes the code or the refresh token with a conditional UPDATE, checks
+// that what authenticated a code still holds, and inserts the new tokens. With PostgreSQL the
 // UPDATE's row lock makes a concurrent call wait and then find the row used (0 rows); with SQLite
 // write transactions are serialised. The loser learns why from the row: a used code or a used or
 // revoked refresh token is an attack or a double submission, and its revocation is committed even
@@ -86,14 +88,44 @@ func (s *sqlStore) IssueTokens(ctx context.Context, p IssueParams) error {
 		}
 		switch {
 		case p.CodeHash != "":
+			var requestID, subject string
+			err := tx.row(ctx, `SELECT auth_request_id, subject FROM auth_codes WHERE hash = ?`, p.CodeHash).Scan(&requestID, &subject)
+			if err != nil {
+				return translate(err)
+			}
+			if err := lockUser(ctx, tx, subject); err != nil {
+				return err
+			}
 			if err := consumeCode(ctx, tx, p.CodeHash, p.Now); err != nil {
 				return err
+			}
+			if err := checkAuthenticated(ctx, tx, requestID, p.Now); err != nil {
+				return err // rolled back: the code stays unused, and dead with its session
 			}
 			a.CodeHash = cmpOr(a.CodeHash, p.CodeHash)
 			if r != nil {
 				r.CodeHash = cmpOr(r.CodeHash, p.CodeHash)
 			}
 		case p.RotateRefreshHash != "":
+			var subject string
+			err := tx.row(ctx, `SELECT subject FROM refresh_tokens WHERE hash = ?`, p.RotateRefreshHash).Scan(&subject)
+			if err = translate(err); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return ErrRefreshReused
+				}
+				return err
+			}
+			var disabled bool
+			err = tx.row(ctx, `SELECT disabled FROM users WHERE id = ?`+tx.d.lockRow, subject).Scan(&disabled)
+			if err = translate(err); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return ErrRefreshReused
+				}
+				return err
+			}
+			if disabled {
+				return ErrRefreshReused
+			}
 			f, err := consumeRefresh(ctx, tx, p.RotateRefreshHash, p.Now)
 			if err != nil {
 				return err

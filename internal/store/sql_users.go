@@ -6,14 +6,17 @@ import (
 	"time"
 )
 
-var errUserFields = errors.New("store: a user needs an id and an email")
+var (
+	errUserFields   = errors.New("store: a user needs an id and an email")
+	errPasswordHash = errors.New("store: a password hash must not be empty")
+)
 
-const userCols = `id, email, password_hash, email_verified, phone_e164, mfa_enabled, disabled, created_at, updated_at`
+const userCols = `id, email, password_hash, email_verified, phone_e164, mfa_enabled, disabled, created_at, updated_at, password_epoch`
 
 func scanUser(sc scanner) (User, error) {
 	var u User
 	err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.EmailVerified, stringCol{&u.PhoneE164},
-		&u.MFAEnabled, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		&u.MFAEnabled, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.PasswordEpoch)
 	return u, translate(err)
 }
 
@@ -21,9 +24,9 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 	if u.ID == "" || u.Email == "" {
 		return errUserFields
 	}
-	_, err := s.wr.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.wr.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.PasswordHash, u.EmailVerified, optString(u.PhoneE164), u.MFAEnabled,
-		u.Disabled, u.CreatedAt, u.UpdatedAt)
+		u.Disabled, u.CreatedAt, u.UpdatedAt, u.PasswordEpoch)
 	return err
 }
 
@@ -55,9 +58,37 @@ func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID, hash string, 
 	return err
 }
 
+// ChangePassword updates the user's row first, which takes its row lock: an issuance for the user
+// (IssueTokens, SaveAuthCode) either committed before, and its tokens are revoked below, or waits
+// and then finds the new epoch.
+func (s *sqlStore) ChangePassword(ctx context.Context, userID, hash, keepSessionID string, now time.Time) (int64, error) {
+	if hash == "" {
+		return 0, errPasswordHash
+	}
+	var revoked int64
+	err := s.withTx(ctx, func(tx runner) error {
+		var epoch int64
+		err := tx.row(ctx, `UPDATE users SET password_hash = ?, password_epoch = password_epoch + 1, updated_at = ?
+			WHERE id = ? RETURNING password_epoch`, hash, now, userID).Scan(&epoch)
+		if err != nil {
+			return translate(err)
+		}
+		if keepSessionID != "" {
+			if _, err := tx.exec(ctx, `UPDATE sessions SET password_epoch = ? WHERE id = ? AND user_id = ?`, epoch, keepSessionID, userID); err != nil {
+				return err
+			}
+		}
+		revoked, err = revokeUserSessions(ctx, tx, userID, keepSessionID, now)
+		return err
+	})
+	return revoked, err
+}
+
 // SetUserDisabled revokes, when disabling, in the same transaction as the flag: the refresh tokens
 // first (see revokeRefreshWhere for why that order closes the race with a concurrent rotation),
-// then every access token and session of the user. Enabling again revokes nothing and restores
+// then every access token and session of the user, then the auth requests authenticated for the
+// user and their unused codes. The UPDATE of the user's row comes first: it takes the row lock
+// that IssueTokens and SaveAuthCode take too. Enabling again revokes nothing and restores
 // nothing.
 func (s *sqlStore) SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error {
 	return s.withTx(ctx, func(tx runner) error {
@@ -70,6 +101,9 @@ func (s *sqlStore) SetUserDisabled(ctx context.Context, userID string, disabled 
 		}
 		if !disabled {
 			return nil
+		}
+		if err := endAuthRequestsWhere(ctx, tx, `subject = ?`, userID); err != nil {
+			return err
 		}
 		if err := revokeRefreshWhere(ctx, tx, now, `subject = ?`, userID); err != nil {
 			return err

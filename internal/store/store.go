@@ -67,6 +67,10 @@ type User struct {
 	PhoneE164     string // empty when none
 	MFAEnabled    bool
 	Disabled      bool
+	// PasswordEpoch counts password changes and resets (ChangePassword), not rehashes. A session
+	// records the epoch it was authenticated under; nothing is issued from a session of an
+	// older epoch.
+	PasswordEpoch int64
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -214,6 +218,17 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute expiry
 	RevokedAt  *time.Time
+	// PasswordEpoch is the user's PasswordEpoch when the session was authenticated (the caller
+	// sets it from the user record it checked the password against).
+	PasswordEpoch int64
+}
+
+// OfflineConsent is a person's remembered permission for a public client to stay signed in
+// (be granted offline_access, when the client is allowed that scope).
+type OfflineConsent struct {
+	UserID    string
+	ClientID  string
+	CreatedAt time.Time
 }
 
 // Purposes of an email code.
@@ -434,10 +449,18 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
 	// ListUsers returns all users ordered by creation time.
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdatePasswordHash replaces the hash (e.g. a rehash on login). ErrNotFound when unknown.
+	// UpdatePasswordHash replaces the hash without changing the password (a rehash on login):
+	// PasswordEpoch stays. ErrNotFound when unknown.
 	UpdatePasswordHash(ctx context.Context, userID, hash string, now time.Time) error
+	// ChangePassword sets a new password (a change or a reset) in one transaction: it replaces
+	// the hash, adds one to PasswordEpoch and revokes as RevokeUserSessions(userID,
+	// keepSessionID) does, auth requests and unused codes included. The kept session (may be
+	// empty) takes the new epoch: it is the one that proved the new password. Returns how many
+	// sessions it revoked. ErrNotFound when the user is unknown; hash must not be empty.
+	ChangePassword(ctx context.Context, userID, hash, keepSessionID string, now time.Time) (int64, error)
 	// SetUserDisabled enables or disables a user. Disabling revokes, in the same transaction,
-	// every session, access token and refresh token of the user. ErrNotFound when unknown.
+	// every session, access token and refresh token of the user, and ends their authenticated
+	// auth requests with their unused codes. ErrNotFound when unknown.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
 	// DeleteUser removes the user and, in the same transaction, everything that is theirs: their
 	// sessions, email codes, SMS challenges (running ones too: a caller that wants their Vonage
@@ -543,7 +566,10 @@ type Store interface {
 	// SaveAuthCode stores the code's hash for a done, unexpired auth request (checked against the
 	// store's clock) and sets c.ClientID and c.Subject from that request. A second code for the
 	// same request is refused with ErrConflict; an unknown, undone or expired request is
-	// ErrNotFound.
+	// ErrNotFound, and so is one whose session is revoked or expired, whose user is disabled or
+	// gone, or whose session's PasswordEpoch is not the user's (a password change since). The
+	// check and the insert are one transaction ordered against the revocations (see
+	// IssueTokens), so a code saved concurrently with a revocation is ended by it.
 	SaveAuthCode(ctx context.Context, c *AuthCode) error
 	// GetAuthRequestByCode returns the auth request of an unused, unexpired code, with CodeHash
 	// set. A code that was already redeemed makes it revoke every token issued from that code and
@@ -552,7 +578,14 @@ type Store interface {
 
 	// IssueTokens atomically consumes the code or the refresh token named in p (see IssueParams)
 	// and inserts the new tokens. Of two concurrent calls consuming the same code or refresh
-	// token exactly one succeeds.
+	// token exactly one succeeds. A code is redeemed only while what authenticated it holds: its
+	// auth request still exists, the session it names is unrevoked and unexpired at p.Now, the
+	// user is enabled and the session's PasswordEpoch is the user's; otherwise ErrNotFound and
+	// nothing is written. A refresh token is rotated only for an existing, enabled user
+	// (otherwise ErrRefreshReused, nothing written). Each call takes the user's row lock before
+	// consuming, as every revocation of the user's sessions (RevokeSession, RevokeUserSessions,
+	// SetUserDisabled, ChangePassword) does before revoking: of a revocation and an issuance
+	// running together, either the issuance fails or its tokens are revoked.
 	IssueTokens(ctx context.Context, p IssueParams) error
 	// GetAccessToken returns the record by id (revoked and expired ones included: the caller
 	// decides). ErrNotFound when unknown.
@@ -574,13 +607,15 @@ type Store interface {
 	// TouchSession sets LastSeenAt (and IP when not empty). ErrNotFound when unknown.
 	TouchSession(ctx context.Context, id string, now time.Time, ip string) error
 	// RevokeSession revokes one session and, in the same transaction, the refresh tokens (and
-	// their access tokens) of the same user issued under it. Unknown ids are not an error.
+	// their access tokens) of the same user issued under it, the auth requests authenticated in it
+	// and their unused codes. Unknown ids are not an error.
 	RevokeSession(ctx context.Context, id string, now time.Time) error
 	// RotateSession replaces the session oldID by next for the same person signing in again in
 	// the same browser (a step-up, prompt=login): in one transaction it inserts next, revokes
 	// oldID (when it is live) and moves the refresh and access tokens issued under oldID to
 	// next.ID, so that apps signed in through the old session keep working and a later sign-out
-	// of next ends them too. next.UserID must be the old session's user; otherwise, or when oldID
+	// of next ends them too; auth requests authenticated in oldID and not yet redeemed move to
+	// next.ID as well. next.UserID must be the old session's user; otherwise, or when oldID
 	// is unknown, it returns ErrNotFound and writes nothing. A refresh token rotated while this
 	// runs may keep the old session id (it then ends with the person's other tokens at a password
 	// reset or "sign out everywhere", not at this session's sign-out).
@@ -592,11 +627,24 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// RevokeUserSessions revokes, in one transaction, every live session (unrevoked, unexpired at
 	// now) of the user except exceptSessionID (may be empty), every refresh token of the user with
-	// the access tokens issued with them, and every other access token of the user. When
-	// exceptSessionID is set, the tokens issued under that session are kept. Earlier revocation
+	// the access tokens issued with them, every other access token of the user, and the auth
+	// requests authenticated in the revoked sessions with their unused codes. When
+	// exceptSessionID is set, the tokens and auth requests of that session are kept. Earlier revocation
 	// times stay. Returns how many sessions it revoked; an unknown user revokes nothing and is not
 	// an error. It is what "sign out everywhere else" and a password reset use.
 	RevokeUserSessions(ctx context.Context, userID, exceptSessionID string, now time.Time) (int64, error)
+
+	// GrantOfflineConsent records that the user lets the client stay signed in (offline_access).
+	// Granting again keeps the first CreatedAt. ErrNotFound when the user or client is unknown.
+	GrantOfflineConsent(ctx context.Context, userID, clientID string, now time.Time) error
+	// HasOfflineConsent reports whether the user granted the client offline_access.
+	HasOfflineConsent(ctx context.Context, userID, clientID string) (bool, error)
+	// ListOfflineConsents returns the user's consents, newest first (nil when none).
+	ListOfflineConsents(ctx context.Context, userID string) ([]OfflineConsent, error)
+	// RevokeOfflineConsent withdraws the consent and, in the same transaction, revokes the
+	// refresh tokens (with their access tokens) the client holds for the user: the app is signed
+	// out. Returns ErrNotFound when there was no consent (nothing is revoked then).
+	RevokeOfflineConsent(ctx context.Context, userID, clientID string, now time.Time) error
 
 	// CreateEmailCode voids (consumes at c.CreatedAt) every unconsumed code of the same user and
 	// purpose and inserts c, in one transaction: a resend voids the previous code. Two concurrent

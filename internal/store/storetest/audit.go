@@ -90,13 +90,14 @@ func testDeleteExpired(t *testing.T, e *env) {
 	// or before the clean-up is no longer valid then and goes, whatever its state.
 	now := e.now.Add(time.Hour)
 	want := int64(0)
+	liveSession := e.session(u.ID) // kept; the sign-ins below run in it
 
 	// Gone.
 	expiredRequest := e.authRequest(c.ID) // expires after 10 minutes
 	want++
-	unredeemed := e.code(c.ID, u.ID, "") // its request (10 minutes) and the code (1 minute)
+	unredeemed := e.code(c.ID, u.ID, liveSession.ID) // its request (10 minutes) and the code (1 minute)
 	want += 2
-	redeemed := e.code(c.ID, u.ID, "") // its request and the tombstone
+	redeemed := e.code(c.ID, u.ID, liveSession.ID) // its request and the tombstone
 	want += 2
 	expiredAccess := e.access(c.ID, u.ID) // expires after an hour: exactly at now
 	expiredRefresh := e.refresh(c.ID, u.ID)
@@ -123,13 +124,12 @@ func testDeleteExpired(t *testing.T, e *env) {
 	must(t, e.s.CreateAuthRequest(e.ctx, liveRequest))
 	liveCodeRequest := &store.AuthRequest{ID: e.id("ar"), ClientID: c.ID, CreatedAt: e.now, ExpiresAt: now.Add(time.Hour)}
 	must(t, e.s.CreateAuthRequest(e.ctx, liveCodeRequest))
-	must(t, e.s.CompleteAuthRequest(e.ctx, liveCodeRequest.ID, &store.AuthRequest{Subject: u.ID, AuthTime: e.now}, e.now))
+	must(t, e.s.CompleteAuthRequest(e.ctx, liveCodeRequest.ID, &store.AuthRequest{Subject: u.ID, AuthTime: e.now, SessionID: liveSession.ID}, e.now))
 	liveCode := &store.AuthCode{Hash: e.id("code"), AuthRequestID: liveCodeRequest.ID, ExpiresAt: now.Add(time.Minute)}
 	must(t, e.s.SaveAuthCode(e.ctx, liveCode))
 	rotated, err := e.rotate(expiredRefresh.Hash, e.now.Add(time.Minute), c.ID, u.ID) // before it expired
 	must(t, err)
 	must(t, e.s.RevokeAccessToken(e.ctx, rotated.access.ID, e.now)) // revoked, expires at now+1m
-	liveSession := e.session(u.ID)
 	// A consumed code stays until it expires (its CreatedAt is the resend cooldown).
 	usedCode := e.emailCode(codeUser.ID, store.PurposeReset, "", now.Add(-5*time.Minute))
 	usedCode.Attempts, usedCode.ConsumedAt = 1, ptr(now.Add(-time.Minute))

@@ -240,16 +240,20 @@ func (e *env) authRequest(clientID string) *store.AuthRequest {
 	return r
 }
 
-// complete records that subject signed in for r (under sessionID, which may be empty).
+// complete records that subject signed in for r in the session sessionID, stored as a live
+// session of subject when there is none by that id (a new one when empty): codes are only issued
+// and redeemed while the session they were authenticated in lives.
 func (e *env) complete(r *store.AuthRequest, subject, sessionID string) {
 	e.t.Helper()
+	sessionID = e.liveSession(subject, sessionID)
 	done := &store.AuthRequest{Subject: subject, AuthTime: e.now.Add(-time.Second), AMR: []string{"pwd", "sms", "mfa"}, ACR: "mfa", SessionID: sessionID}
 	must(e.t, e.s.CompleteAuthRequest(e.ctx, r.ID, done, e.now))
 	r.Subject, r.AuthTime, r.AMR, r.ACR, r.SessionID, r.Done = done.Subject, done.AuthTime, done.AMR, done.ACR, done.SessionID, true
 }
 
 // code runs a sign-in of subject at the client up to the issued code and returns its hash. The
-// code is valid for a minute.
+// code is valid for a minute. The sign-in runs in the session sessionID (see complete); redeem
+// names sessionID on the tokens, and none when it is empty.
 func (e *env) code(clientID, subject, sessionID string) string {
 	e.t.Helper()
 	r := e.authRequest(clientID)
@@ -276,6 +280,13 @@ func (e *env) refresh(clientID, subject string) *store.RefreshToken {
 		AMR: []string{"pwd"}, ACR: "pwd", CreatedAt: e.now,
 		ExpiresAt: e.now.Add(30 * 24 * time.Hour), FamilyExpiresAt: e.now.Add(90 * 24 * time.Hour),
 	}
+}
+
+// naming makes redeem put sessionID on the tokens of the code (none when empty), whatever
+// session the sign-in ran in, and returns the code's hash.
+func (e *env) naming(codeHash, sessionID string) string {
+	e.sessions[codeHash] = sessionID
+	return codeHash
 }
 
 // grant is one successful issuance: the access token and, when one was issued, the refresh token.
@@ -306,12 +317,39 @@ func (e *env) rotate(hash string, at time.Time, clientID, subject string) (grant
 	return g, e.s.IssueTokens(e.ctx, store.IssueParams{Now: at, RotateRefreshHash: hash, Access: g.access, Refresh: g.refresh})
 }
 
+// liveSession returns id when a session by that id exists, else stores a live session of the user
+// under id (a new id when empty) and returns it. A sign-in needs one: codes are only issued and
+// redeemed while the session they were authenticated in lives.
+func (e *env) liveSession(userID, id string) string {
+	e.t.Helper()
+	if id != "" {
+		if _, err := e.s.GetSession(e.ctx, id); err == nil {
+			return id
+		}
+	}
+	return e.sessionWithID(userID, id).ID
+}
+
 // session stores a live session of the user: signed in a minute ago, seen now, for a day.
 func (e *env) session(userID string) *store.Session {
 	e.t.Helper()
-	id := e.id("sess")
+	return e.sessionWithID(userID, "")
+}
+
+// sessionWithID is session under the id given (a new one when empty). It takes the user's
+// current password epoch, as the IdP does when the password was checked.
+func (e *env) sessionWithID(userID, id string) *store.Session {
+	e.t.Helper()
+	if id == "" {
+		id = e.id("sess")
+	}
+	var epoch int64
+	if u, err := e.s.GetUser(e.ctx, userID); err == nil {
+		epoch = u.PasswordEpoch
+	}
 	s := &store.Session{
-		ID: id, TokenHash: "hash-" + id, UserID: userID, AuthTime: e.now.Add(-time.Minute),
+		PasswordEpoch: epoch,
+		ID:            id, TokenHash: "hash-" + id, UserID: userID, AuthTime: e.now.Add(-time.Minute),
 		AMR: []string{"pwd"}, ACR: "pwd", IP: "192.0.2.1", UserAgent: "test", CreatedAt: e.now.Add(-time.Minute),
 		LastSeenAt: e.now, ExpiresAt: e.now.Add(24 * time.Hour),
 	}

@@ -87,7 +87,7 @@ func testRevokeSession(t *testing.T, e *env) {
 	noSession := e.redeem(e.code(c.ID, u.ID, ""), c.ID, u.ID, true)
 	// A token of another user that names the session (never issued so by the IdP) is not "of the
 	// same user".
-	foreign := e.redeem(e.code(c.ID, other.ID, s.ID), c.ID, other.ID, true)
+	foreign := e.redeem(e.naming(e.code(c.ID, other.ID, ""), s.ID), c.ID, other.ID, true)
 
 	later := e.now.Add(time.Hour)
 	must(t, e.s.RevokeSession(e.ctx, s.ID, later))
@@ -189,7 +189,7 @@ func testRevokeUserSessions(t *testing.T, e *env) {
 		f.rotated, err = e.rotate(f.g1.refresh.Hash, e.now.Add(time.Minute), c.ID, f.u.ID)
 		must(t, err)
 		f.g2 = e.redeem(e.code(c.ID, f.u.ID, f.s2.ID), c.ID, f.u.ID, true)
-		f.noSes = e.redeem(e.code(c.ID, f.u.ID, ""), c.ID, f.u.ID, true)
+		f.noSes = e.redeem(e.naming(e.code(c.ID, f.u.ID, f.s1.ID), ""), c.ID, f.u.ID, true)
 		f.a1 = e.redeem(e.code(c.ID, f.u.ID, f.s1.ID), c.ID, f.u.ID, false)
 		f.a2 = e.redeem(e.code(c.ID, f.u.ID, f.s2.ID), c.ID, f.u.ID, false)
 		return f
@@ -264,7 +264,7 @@ func testRotateSession(t *testing.T, e *env) {
 	under := e.redeem(e.code(c.ID, u.ID, old.ID), c.ID, u.ID, true)
 	rotated, err := e.rotate(under.refresh.Hash, e.now.Add(time.Minute), c.ID, u.ID)
 	must(t, err)
-	foreign := e.redeem(e.code(c.ID, other.ID, old.ID), c.ID, other.ID, true)
+	foreign := e.redeem(e.naming(e.code(c.ID, other.ID, ""), old.ID), c.ID, other.ID, true)
 
 	later := e.now.Add(time.Hour)
 	next := &store.Session{ID: e.id("sess"), TokenHash: "hash-next", UserID: u.ID, AuthTime: later,
