@@ -142,7 +142,14 @@ func updateImported(ctx context.Context, tx runner, cur, want User, now time.Tim
 		}
 	}
 	if cur.PasswordHash != want.PasswordHash {
-		// A new password ends what the old one opened, as a password reset does.
+		// A new password ends what the old one opened, as a password reset does: the epoch moves
+		// on, and unredeemed sign-ins end with the sessions (see ChangePassword).
+		if _, err := tx.exec(ctx, `UPDATE users SET password_epoch = password_epoch + 1 WHERE id = ?`, cur.ID); err != nil {
+			return err
+		}
+		if err := endAuthRequestsWhere(ctx, tx, `subject = ?`, cur.ID); err != nil {
+			return err
+		}
 		if err := revokeRefreshWhere(ctx, tx, now, `subject = ?`, cur.ID); err != nil {
 			return err
 		}
@@ -156,7 +163,7 @@ func updateImported(ctx context.Context, tx runner, cur, want User, now time.Tim
 	return nil
 }
 
-// importInsertRows bounds one INSERT: 9 parameters a row stays far below SQLite's 32,766 and
+// importInsertRows bounds one INSERT: 10 parameters a row stays far below SQLite's 32,766 and
 // PostgreSQL's 65,535.
 const importInsertRows = 500
 
@@ -167,7 +174,7 @@ func insertImported(ctx context.Context, tx runner, batch []ImportUser, idx []in
 		n := min(len(idx), importInsertRows)
 		chunk := idx[:n]
 		idx = idx[n:]
-		args := make([]any, 0, 9*n)
+		args := make([]any, 0, 10*n)
 		for _, i := range chunk {
 			u := batch[i]
 			created := u.CreatedAt
@@ -178,10 +185,10 @@ func insertImported(ctx context.Context, tx runner, batch []ImportUser, idx []in
 			if u.MFAEnabled {
 				phone = u.PhoneE164
 			}
-			args = append(args, u.ID, u.Email, u.PasswordHash, u.EmailVerified, optString(phone), u.MFAEnabled, false, created, now)
+			args = append(args, u.ID, u.Email, u.PasswordHash, u.EmailVerified, optString(phone), u.MFAEnabled, false, created, now, 0)
 		}
-		q := `INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` +
-			strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?)`, n-1) + ` ON CONFLICT DO NOTHING RETURNING id`
+		q := `INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` +
+			strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n-1) + ` ON CONFLICT DO NOTHING RETURNING id`
 		ids, err := list(ctx, tx, func(sc scanner) (string, error) {
 			var id string
 			return id, translate(sc.Scan(&id))

@@ -481,7 +481,8 @@ type Store interface {
 	// and with update it is written and ImportUpdated. An update never turns EmailVerified off
 	// (an address proven here stays proven), never touches Disabled or CreatedAt, deletes the
 	// user's recovery codes when MFAEnabled goes off, and, when the password hash changes,
-	// revokes every session, refresh and access token of the user (as a password reset does).
+	// revokes every session, refresh and access token of the user, ends their unredeemed
+	// sign-ins and adds one to PasswordEpoch (as a password reset does).
 	// One line's failure writes nothing of that line and nothing else fails with it: a line
 	// whose email or id is taken by another user (a signup racing the import), or whose email
 	// appears earlier in the batch, is ImportFailed with ErrConflict; an empty Email, ID or
