@@ -153,8 +153,8 @@ func TestBrowserDashboardJourney(t *testing.T) {
 	const email, password, phone = "grace@example.com", "a long and unusual passphrase 42", "+447400123456"
 
 	idp := newRealIdP(t)
-	dashPort := freePort(t)
-	dashRoot := fmt.Sprintf("http://127.0.0.1:%d/", dashPort)
+	dash := newRelay(t)
+	dashRoot := fmt.Sprintf("http://127.0.0.1:%d/", dash.port)
 	idp.cli(t, "", "migrate", "up")
 	out := idp.cli(t, "", "clients", "create", "--id", "dash", "--type", "web", "--name", "FinTech Dashboard",
 		"--redirect-uri", dashRoot+"callback", "--post-logout-redirect-uri", dashRoot)
@@ -163,7 +163,7 @@ func TestBrowserDashboardJourney(t *testing.T) {
 		t.Fatalf("no secret in: %s", out)
 	}
 	idp.serve(t)
-	base, _ := startDashboard(t, map[string]string{"PORT": fmt.Sprint(dashPort), "ISSUER": idp.issuer, "CLIENT_ID": "dash",
+	base, _ := startDashboard(t, dash, map[string]string{"ISSUER": idp.issuer, "CLIENT_ID": "dash",
 		"CLIENT_SECRET": m[1], "REDIRECT_URL": dashRoot + "callback"})
 
 	start := time.Now()

@@ -15,7 +15,8 @@ Usage:
   example-client [--help]
 
 It is configured by its environment:
-  PORT           port to listen on (default 5000)
+  PORT           port to listen on (default 5000; 0 = a free port the system picks, named in
+                 the "dashboard listening" log line: then set REDIRECT_URL)
   ISSUER         the IdP's issuer URL (default http://localhost:8080)
   CLIENT_ID      this app's client id at the IdP (default fintech-dashboard)
   CLIENT_SECRET  this app's client secret (default dev-secret)
@@ -72,7 +73,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 // validate reports every problem at once and fills in the derived fields.
 func (c *config) validate() error {
 	var errs []error
-	if p, err := strconv.Atoi(c.Port); err != nil || p < 1 || p > 65535 {
+	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT %q is not a port number", c.Port))
 	}
 	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -37,21 +38,98 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) int {
+// relay holds a listening socket for a server that has not started yet, so that its address
+// (an issuer, a redirect URI) is known and owned from the first moment: picking a free port,
+// releasing it and letting the server bind it later would race every other process for it. The
+// server itself listens on PORT=0 and logs where; forward then relays connections to it. Before
+// that, connections are accepted and closed, as a server that is not up yet would refuse them.
+type relay struct {
+	ln     net.Listener
+	port   int
+	mu     sync.Mutex
+	target string
+}
+
+func newRelay(t *testing.T) *relay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	r := &relay{ln: ln, port: ln.Addr().(*net.TCPAddr).Port}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			target := r.target
+			r.mu.Unlock()
+			if target == "" {
+				c.Close()
+				continue
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); pipe(c, target) }()
+		}
+	}()
+	return r
+}
+
+// forward sends every later connection to target (host:port).
+func (r *relay) forward(target string) {
+	r.mu.Lock()
+	r.target = target
+	r.mu.Unlock()
+}
+
+func pipe(c net.Conn, target string) {
+	defer c.Close()
+	s, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(s, c); s.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, s); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	<-done
+	<-done
+}
+
+// loggedAddr waits for the JSON log line msg and returns its addr as a dialable host:port.
+func loggedAddr(t *testing.T, log *syncBuffer, msg string, exited <-chan struct{}) string {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(log.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg && rec.Addr != "" {
+				_, port, _ := net.SplitHostPort(rec.Addr)
+				return net.JoinHostPort("127.0.0.1", port)
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("exited before %q:\n%s", msg, log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q line in the log:\n%s", msg, log.String())
+		}
+	}
 }
 
 // realIdP is the IdP binary built from this module and run as a separate process.
 type realIdP struct {
 	bin    string
 	env    []string
-	issuer string
+	issuer string // the relay's address: the IdP listens on a port of its own choosing behind it
+	relay  *relay
 	log    *syncBuffer
 }
 
@@ -74,11 +152,11 @@ func buildIdP(t *testing.T) string {
 
 func newRealIdP(t *testing.T) *realIdP {
 	t.Helper()
-	port := freePort(t)
-	p := &realIdP{bin: buildIdP(t), issuer: fmt.Sprintf("http://localhost:%d", port), log: &syncBuffer{}}
+	r := newRelay(t)
+	p := &realIdP{bin: buildIdP(t), issuer: fmt.Sprintf("http://localhost:%d", r.port), relay: r, log: &syncBuffer{}}
 	p.env = append(os.Environ(),
 		"IDP_ENV=development",
-		fmt.Sprintf("PORT=%d", port),
+		"PORT=0",
 		"ISSUER="+p.issuer,
 		"IDP_DATA_DIR="+filepath.Join(t.TempDir(), "data"),
 		"IDP_METRICS_ADDR=off",
@@ -126,6 +204,7 @@ func (p *realIdP) serve(t *testing.T) {
 			t.Logf("IdP log:\n%s", p.log.String())
 		}
 	})
+	p.relay.forward(loggedAddr(t, p.log, "listening", done))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(p.issuer + "/readyz")
@@ -147,13 +226,16 @@ func (p *realIdP) serve(t *testing.T) {
 	}
 }
 
-// startDashboard runs run() on port; cleanup cancels it and checks it shut down cleanly.
-func startDashboard(t *testing.T, env map[string]string) (base string, log *syncBuffer) {
+// startDashboard runs run() behind the relay r (its REDIRECT_URL names r's port); cleanup cancels
+// it and checks it shut down cleanly.
+func startDashboard(t *testing.T, r *relay, env map[string]string) (base string, log *syncBuffer) {
 	t.Helper()
+	env["PORT"] = "0"
 	log = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, log) }()
+	exited := make(chan struct{})
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, log); close(exited) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -168,7 +250,8 @@ func startDashboard(t *testing.T, env map[string]string) (base string, log *sync
 			t.Logf("dashboard log:\n%s", log.String())
 		}
 	})
-	base = "http://127.0.0.1:" + env["PORT"]
+	r.forward(loggedAddr(t, log, "dashboard listening", exited))
+	base = fmt.Sprintf("http://127.0.0.1:%d", r.port)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if resp, err := http.Get(base + "/healthz"); err == nil {
 			resp.Body.Close()
@@ -273,8 +356,8 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 	}
 	idp := newRealIdP(t)
 	const email, password = "ada@example.com", "correct horse battery staple"
-	dashPort := freePort(t)
-	dashRoot := fmt.Sprintf("http://127.0.0.1:%d/", dashPort)
+	dash := newRelay(t)
+	dashRoot := fmt.Sprintf("http://127.0.0.1:%d/", dash.port)
 	idp.cli(t, "", "migrate", "up")
 	idp.cli(t, password+"\n", "users", "create", "--email", email, "--password-stdin", "--verified")
 	out := idp.cli(t, "", "clients", "create", "--id", "dash", "--type", "web", "--name", "FinTech Dashboard",
@@ -285,7 +368,7 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 	}
 
 	// The dashboard starts before the IdP: it must answer and say so.
-	base, dashLog := startDashboard(t, map[string]string{"PORT": fmt.Sprint(dashPort), "ISSUER": idp.issuer, "CLIENT_ID": "dash",
+	base, dashLog := startDashboard(t, dash, map[string]string{"ISSUER": idp.issuer, "CLIENT_ID": "dash",
 		"CLIENT_SECRET": m[1], "REDIRECT_URL": dashRoot + "callback"})
 	b := newBrowser(t)
 	if _, body := get(t, b, base+"/"); !strings.Contains(body, "The sign-in service is not reachable yet; retrying…") {

@@ -224,7 +224,7 @@ func TestProductionRefusesKnownSecret(t *testing.T) {
 	}
 	prod := cliEnv(t, map[string]string{"IDP_DATA_DIR": dir, "IDP_ENV": "production", "ISSUER": "https://idp.example.com",
 		"SECRET_KEY": strings.Repeat("s", 40), "SMTP_URL": "smtp://mail.example.com:587", "SENDER_EMAIL": "no-reply@example.com",
-		"IDP_METRICS_ADDR": "off", "PORT": fmt.Sprint(freePort(t))})
+		"IDP_METRICS_ADDR": "off", "PORT": "0"})
 	_, _, err := runCLI(t, prod, "", "serve")
 	if err == nil || !strings.Contains(err.Error(), "well-known development secret") || !strings.Contains(err.Error(), "old-demo") {
 		t.Fatalf("production start: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -52,14 +51,23 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// boundAddrs reads what a server started with PORT=0 (and IDP_METRICS_ADDR=127.0.0.1:0) bound
+// from its JSON log: the issuer of the "listening" line and the address of "metrics listening".
+// Asking the system for a port and binding it later would race other processes for it.
+func boundAddrs(log string) (issuer, metricsAddr string) {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct{ Msg, Issuer, Addr string }
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "listening":
+			issuer = rec.Issuer
+		case "metrics listening":
+			metricsAddr = rec.Addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return issuer, metricsAddr
 }
 
 // storeEnvs returns the database settings to run a flow against: SQLite always, PostgreSQL when
@@ -74,14 +82,12 @@ func storeEnvs(t *testing.T) map[string]func(t *testing.T) string {
 
 func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testIdP {
 	t.Helper()
-	port := freePort(t)
-	issuer := fmt.Sprintf("http://localhost:%d", port)
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := map[string]string{
-		"IDP_METRICS_ADDR": metricsAddr,
+		// The system picks both ports; the log says which (boundAddrs), and the development
+		// issuer follows the public one.
+		"IDP_METRICS_ADDR": "127.0.0.1:0",
 		"IDP_ENV":          "development",
-		"PORT":             fmt.Sprint(port),
-		"ISSUER":           issuer,
+		"PORT":             "0",
 		"IDP_DATA_DIR":     filepath.Join(t.TempDir(), "data"),
 		"DATABASE_URL":     databaseURL,
 		// Cheap but valid hashing parameters keep the race-detector run fast.
@@ -91,7 +97,7 @@ func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testId
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := &testIdP{issuer: issuer, metrics: "http://" + metricsAddr + "/metrics", env: env, stderr: &syncBuffer{}}
+	p := &testIdP{env: env, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -111,13 +117,24 @@ func startIdP(t *testing.T, databaseURL string, extra map[string]string) *testId
 			t.Logf("server log:\n%s", p.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(issuer + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+		if p.issuer == "" {
+			issuer, metricsAddr := boundAddrs(p.stderr.String())
+			if issuer != "" {
+				p.issuer = issuer
+				if metricsAddr != "" {
+					p.metrics = "http://" + metricsAddr + "/metrics"
+				}
+			}
+		}
+		if p.issuer != "" {
+			resp, err := http.Get(p.issuer + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
 			}
 		}
 		select {
@@ -230,8 +247,16 @@ type flowEnv struct {
 	svcID    string
 	svcSec   string
 
-	mu      sync.Mutex
-	secrets []string // every credential the flow saw: none may appear in the server's log
+	mu        sync.Mutex
+	secrets   []string          // every credential the flow saw: none may appear in the server's log
+	verifiers map[string]string // code → the PKCE verifier its sign-in used
+}
+
+// verifierOf is the PKCE verifier of the sign-in that produced code.
+func (f *flowEnv) verifierOf(code string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.verifiers[code]
 }
 
 func (f *flowEnv) keep(vals ...string) {
@@ -307,6 +332,12 @@ func (f *flowEnv) login(t *testing.T, b *http.Client, extra ...oauth2.AuthCodeOp
 		t.Fatalf("state mismatch")
 	}
 	code := q.Get("code")
+	f.mu.Lock()
+	if f.verifiers == nil {
+		f.verifiers = map[string]string{}
+	}
+	f.verifiers[code] = verifier
+	f.mu.Unlock()
 	tok, err := f.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
@@ -378,8 +409,9 @@ func TestEndToEnd(t *testing.T) {
 				t.Error("userinfo accepted an ID token as bearer token")
 			}
 
-			// Code replay: refused, and it revokes what the code issued.
-			if _, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption("x")); tokenError(err) != "invalid_grant" {
+			// Code replay with the right PKCE verifier, so that only replay detection can refuse
+			// it: refused, and it revokes what the code issued.
+			if _, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.verifierOf(code))); tokenError(err) != "invalid_grant" {
 				t.Errorf("code replay: %v", err)
 			}
 			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
@@ -470,11 +502,16 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			// Metrics: on their own listener, never on the public port.
-			if resp, err := http.Get(f.idp.issuer + "/metrics"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusNotFound {
-					t.Errorf("public /metrics answered %d", resp.StatusCode)
-				}
+			resp, err = http.Get(f.idp.issuer + "/metrics")
+			if err != nil {
+				t.Fatalf("public port: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("public /metrics answered %d", resp.StatusCode)
+			}
+			if f.idp.metrics == "" {
+				t.Fatal("the server logged no metrics address")
 			}
 			resp, err = http.Get(f.idp.metrics)
 			if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -160,12 +159,12 @@ func reopenRP(t *testing.T, old *rp) *rp {
 // with (nil when it started instead: then it is stopped) and its log.
 func serveFails(t *testing.T, like *testIdP, extra map[string]string) (error, string) {
 	t.Helper()
-	port := freePort(t)
 	env := maps.Clone(like.env)
-	env["PORT"], env["ISSUER"] = fmt.Sprint(port), fmt.Sprintf("http://localhost:%d", port)
+	env["PORT"] = "0" // the development issuer follows the port the system picks
+	delete(env, "ISSUER")
 	env["IDP_METRICS_ADDR"] = "off"
 	maps.Copy(env, extra)
-	p := &testIdP{issuer: env["ISSUER"], env: env, stderr: &syncBuffer{}}
+	p := &testIdP{env: env, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := run(ctx, []string{"serve"}, p.getenv, strings.NewReader(""), io.Discard, p.stderr)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,14 +26,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestGracefulShutdownOnSIGTERM: requests in flight when SIGTERM arrives all complete; the
-// process then exits 0.
+// TestGracefulShutdownOnSIGTERM: after SIGTERM /readyz answers 503 for IDP_SHUTDOWN_DRAIN while
+// the requests already sent are served; every request in flight when the signal arrives
+// completes; the process then exits 0.
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	port := freePort(t)
-	issuer := fmt.Sprintf("http://localhost:%d", port)
+	// A drain long enough to be seen on a loaded machine: the test asserts the 503 inside it.
+	const drain = 10 * time.Second
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), "IDP_TEST_RUN_MAIN=1", "IDP_ENV=development", "PORT="+fmt.Sprint(port), "ISSUER="+issuer,
-		"IDP_DATA_DIR="+filepath.Join(t.TempDir(), "data"), "DATABASE_URL=", "IDP_METRICS_ADDR=off")
+	cmd.Env = append(os.Environ(), "IDP_TEST_RUN_MAIN=1", "IDP_ENV=development", "PORT=0", "ISSUER=",
+		"IDP_DATA_DIR="+filepath.Join(t.TempDir(), "data"), "DATABASE_URL=", "IDP_METRICS_ADDR=off",
+		"IDP_LOG_FORMAT=json", "IDP_SHUTDOWN_DRAIN="+drain.String())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -40,14 +43,11 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var logMu sync.Mutex
-	var logs strings.Builder
+	var logs syncBuffer
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logMu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
+			_, _ = logs.Write([]byte(sc.Text() + "\n"))
 		}
 	}()
 	defer func() {
@@ -56,42 +56,49 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 			_ = cmd.Wait()
 		}
 		if t.Failed() {
-			logMu.Lock()
 			t.Logf("server log:\n%s", logs.String())
-			logMu.Unlock()
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(issuer + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
+	// The system picked the port; the "listening" line names it.
+	var issuer string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if issuer == "" {
+			issuer, _ = boundAddrs(logs.String())
+		}
+		if issuer != "" {
+			if resp, err := http.Get(issuer + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
 			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("server not ready")
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Each request hashes a password (tens of milliseconds of argon2id): 24 of them on two cores
-	// are still running when the signal arrives.
+	// are still running when the signal arrives. The signal goes only after every request has
+	// been written to its connection (httptrace WroteRequest), not merely started.
 	const n = 24
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	started := make(chan struct{}, n)
+	written := make(chan struct{}, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &http.Client{Timeout: 30 * time.Second}
+			c := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			req, _ := http.NewRequest(http.MethodPost, issuer+"/login", strings.NewReader(url.Values{
 				"email": {fmt.Sprintf("nobody%d@example.com", i)}, "password": {"some password that is long"}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			started <- struct{}{}
+			var once sync.Once
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { written <- struct{}{} }) },
+			}))
 			resp, err := c.Do(req)
+			once.Do(func() { written <- struct{}{} }) // a request that failed before writing must not block the test
 			if err != nil {
 				errs <- err
 				return
@@ -103,11 +110,26 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		}()
 	}
 	for i := 0; i < n; i++ {
-		<-started
+		<-written
 	}
-	time.Sleep(30 * time.Millisecond) // the requests are on the wire
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+
+	// During the drain /readyz says 503 (new connections are still accepted and served).
+	probe := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for deadline := time.Now().Add(drain); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := probe.Get(issuer + "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz during the drain: %v (the listener closed before a 503 was seen)", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if resp.StatusCode != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("/readyz after SIGTERM answered %d, want 503 while draining", resp.StatusCode)
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -121,11 +143,9 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		if err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server did not exit within 30s of SIGTERM")
+	case <-time.After(drain + 60*time.Second):
+		t.Fatal("the server did not exit after SIGTERM")
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Error("no clean stop in the log")
 	}
