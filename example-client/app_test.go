@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +20,11 @@ type fakeIdP struct {
 	mu           sync.Mutex
 	exchange     tokenSet // what the next code exchange returns
 	refreshCalls int
-	refreshDelay time.Duration
-	refreshErr   error
-	gotNonce     string
-	now          func() time.Time
+	// refreshGate, when set, makes Refresh announce itself on entered and wait for release.
+	refreshGate *gate
+	refreshErr  error
+	gotNonce    string
+	now         func() time.Time
 }
 
 func (f *fakeIdP) AuthURL(state, nonce, challenge string, extra url.Values) string {
@@ -49,15 +51,34 @@ func (f *fakeIdP) Exchange(_ context.Context, code, verifier, nonce string) (tok
 func (f *fakeIdP) Refresh(_ context.Context, rt string) (tokenSet, error) {
 	f.mu.Lock()
 	f.refreshCalls++
-	d, err := f.refreshDelay, f.refreshErr
+	g, err := f.refreshGate, f.refreshErr
 	f.mu.Unlock()
-	time.Sleep(d)
+	if g != nil {
+		g.entered <- struct{}{}
+		<-g.release
+	}
 	if err != nil {
 		return tokenSet{}, err
 	}
 	// Refreshed ID tokens carry no acr.
 	return tokenSet{accessToken: "at-new", refreshToken: rt + "-rotated", idToken: "idt-new", expiry: f.now().Add(15 * time.Minute),
 		claims: &idClaims{subject: "u1", email: "ada@example.com", emailVerified: true}}, nil
+}
+
+type gate struct{ entered, release chan struct{} }
+
+// blockedOn reports whether some goroutine waits to lock a mutex inside fn (a function name as
+// runtime stacks print it), not counting those that also run skip. A goroutine dump is the one
+// place a wait on a mutex can be seen from outside.
+func blockedOn(fn, skip string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) && !strings.Contains(g, skip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fakeIdP) EndSessionURL(hint, post string) (string, error) {
@@ -369,10 +390,13 @@ func TestRefreshSerialized(t *testing.T) {
 	ta := newTestApp(t, nil)
 	c, _ := ta.signIn(t, "pwd", ta.clock, "/login")
 	ta.clock = ta.clock.Add(14*time.Minute + 30*time.Second) // 30 s before expiry
-	ta.idp.refreshDelay = 100 * time.Millisecond
+	// The first request's refresh is held open; the second must then wait for the session (seen
+	// in a goroutine dump), never start a refresh of its own. Only then is the first let go.
+	g := &gate{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	ta.idp.refreshGate = g
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
-	for i := range codes {
+	get := func(i int) {
 		wg.Go(func() {
 			r := httptest.NewRequest("GET", "/dashboard", nil)
 			r.AddCookie(c)
@@ -381,6 +405,22 @@ func TestRefreshSerialized(t *testing.T) {
 			codes[i] = w.Code
 		})
 	}
+	get(0)
+	<-g.entered
+	get(1)
+	// (It waits for the session's mutex, which the running refresh holds: in sessionStore.get or
+	// in ensureFresh, both under app.session.)
+	for deadline := time.Now().Add(60 * time.Second); !blockedOn("(*app).session(", "(*fakeIdP).Refresh"); time.Sleep(time.Millisecond) {
+		select {
+		case <-g.entered:
+			t.Fatal("a second refresh started while the first was running")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never waited for the first refresh")
+		}
+	}
+	close(g.release)
 	wg.Wait()
 	if ta.idp.refreshCalls != 1 || codes[0] != 200 || codes[1] != 200 {
 		t.Fatalf("refresh calls = %d, statuses %v; want exactly 1 refresh and two pages", ta.idp.refreshCalls, codes)

@@ -132,8 +132,8 @@ func TestMFAEnrolThenLoginWithSMS(t *testing.T) {
 	if !u.MFAEnabled || u.PhoneE164 != flowPhone {
 		t.Fatalf("after enrolment: enabled=%v phone=%q", u.MFAEnabled, u.PhoneE164)
 	}
-	if n, _ := h.st.CountUnusedRecoveryCodes(context.Background(), u.ID); n != 10 || len(slices.Compact(slices.Sorted(slices.Values(codes)))) != 10 {
-		t.Errorf("recovery codes stored %d, shown %v", n, codes)
+	if n, err := h.st.CountUnusedRecoveryCodes(context.Background(), u.ID); err != nil || n != 10 || len(slices.Compact(slices.Sorted(slices.Values(codes)))) != 10 {
+		t.Errorf("recovery codes stored %d (%v), shown %v", n, err, codes)
 	}
 	if _, subjects := h.mailsTo(flowEmail); !slices.ContainsFunc(subjects, func(s string) bool { return strings.Contains(s, "two-step verification turned on") }) {
 		t.Errorf("no email about the change: %v", subjects)
@@ -673,8 +673,8 @@ func TestTurnOffAndChangeNumber(t *testing.T) {
 	if u := h.user(t); resp.Request.URL.Path != "/account" || u.MFAEnabled || u.PhoneE164 != "" {
 		t.Fatalf("turn off: %s %+v", resp.Request.URL, u)
 	}
-	if n, _ := h.st.CountUnusedRecoveryCodes(context.Background(), h.user(t).ID); n != 0 {
-		t.Errorf("recovery codes left after turning off: %d", n)
+	if n, err := h.st.CountUnusedRecoveryCodes(context.Background(), h.user(t).ID); err != nil || n != 0 {
+		t.Errorf("recovery codes left after turning off: %d (%v)", n, err)
 	}
 	for _, typ := range []string{"mfa.enabled", "mfa.phone_changed", "mfa.disabled"} {
 		if ev, _ := h.st.SearchAudit(context.Background(), store.AuditFilter{Type: typ, Limit: 5}); len(ev) != 1 {

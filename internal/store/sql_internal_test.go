@@ -237,12 +237,31 @@ func TestDeleteUserWaitsForReferringInserts(t *testing.T) {
 		VALUES ('s', 'h', 'u', ?, ?, ?, ?)`, now, now, now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	var txPID int
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&txPID); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.DeleteUser(ctx, "u") }()
-	select {
-	case err := <-done:
-		t.Fatalf("DeleteUser returned (%v) while a session insert for the user was uncommitted", err)
-	case <-time.After(300 * time.Millisecond):
+	// Commit only once DeleteUser is waiting behind the uncommitted insert (PostgreSQL names the
+	// insert's backend among its blockers): committing earlier could let DeleteUser start after
+	// the commit and pass without the lock.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("DeleteUser returned (%v) while a session insert for the user was uncommitted", err)
+		default:
+		}
+		var blocked int
+		if err := s.rd.row(ctx, `SELECT count(*) FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))`, txPID).Scan(&blocked); err != nil {
+			t.Fatal(err)
+		}
+		if blocked > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("DeleteUser never waited for the uncommitted insert")
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

@@ -276,6 +276,32 @@ func testEmailCodeRace(t *testing.T, e *env) {
 		}
 		t.Logf("%d success, %d mismatches, %d too many, %d not found", successes, mismatches, tooMany, notFound)
 	})
+	// Above, the right code may come after the limit and lose. Here it cannot: with fewer wrong
+	// guesses than the limit beside it, it must win, whatever the order.
+	e.run("the right code within the limit always wins", func(t *testing.T, e *env) {
+		u := e.signupUser()
+		c := e.emailCode(u.ID, store.PurposeVerify, "$argon2id$p", e.now)
+		right := maxAttempts / 2
+		errs := race(maxAttempts, func(i int) error {
+			hash := fmt.Sprintf("wrong-%d", i)
+			if i == right {
+				hash = c.CodeHash
+			}
+			_, err := e.racer(i).CheckEmailCode(e.ctx, u.ID, store.PurposeVerify, hash, maxAttempts, at)
+			return err
+		})
+		for i, err := range errs {
+			switch {
+			case i == right && err != nil:
+				t.Fatalf("the right code, among %d wrong ones under a limit of %d, failed: %v", maxAttempts-1, maxAttempts, err)
+			case i != right && !errors.Is(err, store.ErrCodeMismatch) && !errors.Is(err, store.ErrNotFound):
+				t.Fatalf("wrong guess %d: %v, want ErrCodeMismatch (before the success) or ErrNotFound (after)", i, err)
+			}
+		}
+		if stored := e.latest(u.ID, store.PurposeVerify); stored.ConsumedAt == nil || !e.getUser(u.ID).EmailVerified {
+			t.Fatalf("after the success: consumed %v, verified %v", stored.ConsumedAt, e.getUser(u.ID).EmailVerified)
+		}
+	})
 }
 
 // testEmailResendRace: resends of one user's code at once all succeed and leave exactly one live
