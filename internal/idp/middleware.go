@@ -181,6 +181,17 @@ func pageHeaders(h http.Header, nonce, imgSrc string) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// noCORS keeps CORS off the endpoints a browser navigates to (authorize, its callback,
+// end_session): the library wraps every endpoint in its CORS handler, but only the back-channel
+// endpoints are fetched cross-origin (by spa clients). Without an Origin header the CORS handler
+// sees no cross-origin request and adds nothing, preflight included.
+func noCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // noStore marks token-bearing responses uncacheable (RFC 6749 §5.1).
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

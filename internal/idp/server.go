@@ -218,6 +218,14 @@ func (s *Server) routes() http.Handler {
 	r.Use(s.requestContext, s.securityHeaders, tracing.Middleware(metrics.RoutePattern), s.metrics.Middleware)
 	issuerCtx := op.NewIssuerInterceptor(s.provider.IssuerFromRequest)
 	csrf := http.NewCrossOriginProtection()
+	// A request without Sec-Fetch-Site is judged by Origin against Host. Behind a proxy that
+	// rewrites Host, the public origin (the issuer's) would no longer match: it is ours whatever
+	// Host says.
+	if u, err := url.Parse(s.opts.Issuer); err == nil {
+		if err := csrf.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			s.log.Error("cross-origin protection: the issuer's origin", "error", err)
+		}
+	}
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusForbidden, msgCrossOrigin)
 	}))
@@ -229,9 +237,9 @@ func (s *Server) routes() http.Handler {
 	r.Get(brandLogoPath, s.handleBrandLogo)
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
-	r.With(s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
-	r.With(s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
-	r.With(s.browserErrors).Handle("/end_session", s.provider)
+	r.With(noCORS, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
+	r.With(noCORS, s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
+	r.With(noCORS, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
 	r.With(noStore, formOnly, s.countGrants, s.apiErrors).Handle("/oauth/token", s.provider)
 	r.With(noStore, formOnly, s.apiErrors).Handle("/oauth/introspect", s.provider)
