@@ -108,7 +108,7 @@ func TestCLIBadInput(t *testing.T) {
 }
 
 func TestCLIHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"users", "--help"}, {"clients", "-h"}, {"keys", "--help"}, {"audit", "--help"}, {"migrate", "--help"}, {"backup", "--help"}, {"healthcheck", "--help"}, {"serve", "--help"}, {"users", "create", "--help"}, {"users", "reset-mfa", "--help"}, {"clients", "create", "--help"}, {"keys", "list", "--help"}, {"migrate", "up", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"users", "--help"}, {"clients", "-h"}, {"keys", "--help"}, {"audit", "--help"}, {"migrate", "--help"}, {"backup", "--help"}, {"healthcheck", "--help"}, {"serve", "--help"}, {"users", "create", "--help"}, {"users", "reset-mfa", "--help"}, {"users", "import", "--help"}, {"clients", "create", "--help"}, {"keys", "list", "--help"}, {"migrate", "up", "--help"}} {
 		out, errOut, err := runCLI(t, cliEnv(t, nil), "", args...)
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%v: %v", args, err)

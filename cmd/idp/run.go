@@ -38,6 +38,7 @@ Usage:
   idp [serve] [flags]        run the server (the default)
   idp migrate up|down|version
   idp users create --email E (--password P | --password-stdin) [--verified]
+  idp users import FILE|- [--format csv|jsonl] [--map C=S,...] [--update] [--dry-run]
   idp users list|show|disable|enable|revoke-sessions|reset-mfa|delete
   idp clients create --id ID --type web|spa|native|service [--redirect-uri URI ...] [flags]
   idp clients list|update|rotate-secret|delete

@@ -20,6 +20,7 @@ import (
 
 const usersUsage = `Usage:
   idp users create --email E (--password P | --password-stdin) [--verified]
+  idp users import FILE|- [--format csv|jsonl] [--map COLUMN=SOURCE,...] [--update] [--dry-run]
   idp users list
   idp users show USER
   idp users disable USER        sign-in refused; every session and token revoked at once
@@ -40,6 +41,9 @@ create registers a person. --password-stdin reads the password from the first li
 input (keeps it out of the shell history and the process list). --verified marks the email as
 already proven (an operator vouching for it); otherwise the person must verify it first.
 
+import brings users of another application over with their password hashes (JSON Lines or CSV);
+"idp users import --help" explains the columns, --map, --update and --dry-run.
+
 Flags:
 `
 
@@ -52,7 +56,7 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 	}
 	if len(args) == 0 {
 		fs.Usage()
-		return usagef("users: say create or list")
+		return usagef("users: say create, import or list")
 	}
 	switch args[0] {
 	case "create":
@@ -108,11 +112,13 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%t\t%s\n", u.ID, u.Email, u.EmailVerified, u.MFAEnabled, u.Disabled, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
+	case "import":
+		return cmdUsersImport(ctx, e, args[1:])
 	case "show", "disable", "enable", "revoke-sessions", "reset-mfa", "delete":
 		return cmdUserAction(ctx, e, fs, args[0], args[1:])
 	default:
 		fs.Usage()
-		return usagef("users: unknown subcommand %q (want create, list, show, disable, enable, revoke-sessions, reset-mfa or delete)", args[0])
+		return usagef("users: unknown subcommand %q (want create, import, list, show, disable, enable, revoke-sessions, reset-mfa or delete)", args[0])
 	}
 }
 

@@ -245,8 +245,9 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			pending = c
 		} else if u.PasswordHash != "" {
 			// Created by an operator without --verified: the password is set, the email is not
-			// proven yet. A code proves it (and changes no password).
-			ok, _, _ = s.hasher.Verify(u.PasswordHash, pw)
+			// proven yet (or imported unverified). A code proves it (and changes no password;
+			// an imported hash is still replaced below, the password being proven).
+			ok, rehash, _ = s.hasher.Verify(u.PasswordHash, pw)
 			pending = &store.EmailCode{}
 		} else {
 			s.hasher.VerifyDummy(pw)
@@ -273,6 +274,15 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := s.throttle.succeed(ctx, keys); err != nil {
 		s.log.WarnContext(ctx, "reset login failures", "error", err)
 	}
+	if rehash {
+		// An imported hash (Werkzeug, bcrypt) or argon2id weaker than the configured
+		// parameters: store argon2id of the password just proven.
+		if h, err := s.hasher.Hash(pw); err == nil {
+			if err := s.st.UpdatePasswordHash(ctx, u.ID, h, s.now()); err != nil {
+				s.log.WarnContext(ctx, "rehash password", "error", err)
+			}
+		}
+	}
 	arID := ""
 	if ar != nil {
 		arID = ar.ID
@@ -298,13 +308,6 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Login("disabled")
 		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
 		return
-	}
-	if rehash {
-		if h, err := s.hasher.Hash(pw); err == nil {
-			if err := s.st.UpdatePasswordHash(ctx, u.ID, h, s.now()); err != nil {
-				s.log.WarnContext(ctx, "rehash password", "error", err)
-			}
-		}
 	}
 	if u.MFAEnabled {
 		// The password was right; no session exists until the second factor passes too.

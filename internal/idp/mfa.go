@@ -434,20 +434,48 @@ func readRecoveryCode(v string) (string, bool) {
 // issueRecoveryCodes replaces the user's recovery codes with 10 new ones and returns them (the
 // only time they exist in the clear).
 func (s *Server) issueRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
-	codes, err := newRecoveryCodes()
+	codes, hashes, err := s.hashedRecoveryCodes()
 	if err != nil {
 		return nil, err
-	}
-	hashes := make([]string, len(codes))
-	for i, c := range codes {
-		if hashes[i], err = s.hasher.Hash(c); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.st.ReplaceRecoveryCodes(ctx, userID, hashes, s.now()); err != nil {
 		return nil, err
 	}
 	return codes, nil
+}
+
+// firstRecoveryCodes gives a user with two-step on who never had recovery codes (imported with
+// two-step from another application) their 10 codes, and returns them; nil when the user has or
+// had codes. Only the first of concurrent sign-ins stores (and shows) a set.
+func (s *Server) firstRecoveryCodes(ctx context.Context, u *store.User) ([]string, error) {
+	if !u.MFAEnabled {
+		return nil, nil
+	}
+	if n, err := s.st.CountUnusedRecoveryCodes(ctx, u.ID); err != nil || n > 0 {
+		return nil, err // the cheap common case: codes exist, nothing to hash
+	}
+	codes, hashes, err := s.hashedRecoveryCodes()
+	if err != nil {
+		return nil, err
+	}
+	issued, err := s.st.IssueFirstRecoveryCodes(ctx, u.ID, hashes, s.now())
+	if err != nil || !issued {
+		return nil, err
+	}
+	return codes, nil
+}
+
+func (s *Server) hashedRecoveryCodes() (codes, hashes []string, err error) {
+	if codes, err = newRecoveryCodes(); err != nil {
+		return nil, nil, err
+	}
+	hashes = make([]string, len(codes))
+	for i, c := range codes {
+		if hashes[i], err = s.hasher.Hash(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return codes, hashes, nil
 }
 
 const msgRecoveryWrong = "That recovery code is not right, or it was already used."

@@ -501,6 +501,9 @@ func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, u *
 		}
 		s.audit.log(ctx, "login.succeeded", u.ID, s.clientOf(ctx, h.AuthRequestID), map[string]string{"factor": method, "step": h.Mode})
 		s.metrics.Login("success")
+		if s.showFirstRecoveryCodes(w, r, h, u, sess) {
+			return
+		}
 		s.finishSignIn(w, r, h.AuthRequestID, sess)
 	case modeReset:
 		s.showResetGrant(w, r, u, h.AuthRequestID)
@@ -519,6 +522,43 @@ func (s *Server) mfaPassed(w http.ResponseWriter, r *http.Request, h handle, u *
 	default:
 		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
 	}
+}
+
+// showFirstRecoveryCodes: a person imported with two-step on (who never had recovery codes) gets
+// them at the first sign-in that passed the second factor, shown once before the sign-in goes on
+// (the auth request is completed first, so Continue leads to the relying party). It reports
+// whether it answered the request.
+func (s *Server) showFirstRecoveryCodes(w http.ResponseWriter, r *http.Request, h handle, u *store.User, sess *store.Session) bool {
+	ctx := r.Context()
+	codes, err := s.firstRecoveryCodes(ctx, u)
+	if err != nil {
+		s.log.ErrorContext(ctx, "first recovery codes", "error", err) // the sign-in goes on; the account page offers new codes
+		return false
+	}
+	if codes == nil {
+		return false
+	}
+	s.audit.log(ctx, "recovery_codes.issued", u.ID, "", map[string]string{"why": "first_sign_in"})
+	next := accountPath
+	if h.AuthRequestID != "" {
+		ar, err := s.boundRequest(r, h.AuthRequestID)
+		if err != nil {
+			s.requestLookupFailed(w, r, err)
+			return true
+		}
+		done := &store.AuthRequest{Subject: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, SessionID: sess.ID}
+		if err := s.st.CompleteAuthRequest(ctx, ar.ID, done, s.now()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.renderError(w, r, http.StatusBadRequest, msgExpired)
+				return true
+			}
+			s.internalError(w, r, "complete auth request", err)
+			return true
+		}
+		next = s.callbackURL(ar.ID)
+	}
+	s.showRecoveryCodes(w, r, codes, next, false)
+	return true
 }
 
 // enrolPassed turns two-step on with the proven number (or replaces the number), then shows the
