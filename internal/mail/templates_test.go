@@ -50,6 +50,11 @@ func TestRenderEveryKind(t *testing.T) {
 		{KindSignupExisting, "Acme Pay — someone tried to sign up with your email", []string{"maybe you", "nothing was changed", "reset your password"}},
 		{KindPasswordChanged, "Acme Pay — your password was changed", []string{"every session was signed out", "reset your password now", "support"}},
 		{KindLoginLocked, "Acme Pay — sign-ins to your account are paused", []string{"13:30 UTC on Thursday 2 January 2025", "consider changing"}},
+		{KindSecurityNotice, "Acme Pay — a recovery code was used", []string{"A recovery code was used to sign in.",
+			"You have 9 recovery codes left.", "If it wasn't you, reset your password now"}},
+	}
+	if len(tests) != len(kinds) {
+		t.Fatalf("%d kinds have a case, want every one of the %d", len(tests), len(kinds))
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
@@ -118,6 +123,10 @@ func TestRenderEscapesHTML(t *testing.T) {
 		{KindSignupExisting, nil},
 		{KindPasswordChanged, nil},
 		{KindLoginLocked, map[string]any{"Until": `<i>tomorrow</i>`}},
+		{KindSecurityNotice, NoticeData{Subject: `<i>tomorrow</i> notice`, Summary: `<b onclick="x">&'1`, Detail: `<script>alert(1)</script>`}},
+	}
+	if len(tests) != len(kinds) {
+		t.Fatalf("%d kinds have a case, want every one of the %d", len(tests), len(kinds))
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
@@ -135,6 +144,10 @@ func TestRenderEscapesHTML(t *testing.T) {
 			}
 			if _, isCode := tt.data.(CodeData); isCode && !strings.Contains(html, "&lt;b onclick=&#34;x&#34;&gt;&amp;&#39;1") {
 				t.Error("HTML lacks the escaped code")
+			}
+			if _, isNotice := tt.data.(NoticeData); isNotice && (!strings.Contains(html, "&lt;b onclick=&#34;x&#34;&gt;&amp;&#39;1") ||
+				!strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(html, "&lt;i&gt;tomorrow&lt;/i&gt; notice")) {
+				t.Error("HTML lacks the escaped summary, detail or subject")
 			}
 			// Plain text and the subject are not HTML: they keep the characters as they are.
 			if !strings.HasPrefix(subject, brand+" — ") || !strings.Contains(text, brand) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Verifier starts, checks, escalates and cancels phone verifications. Implementations are safe
@@ -143,9 +144,10 @@ func (r StartRequest) validate() error {
 	switch {
 	case !isE164(r.To):
 		return fmt.Errorf("%w: the number is not in E.164 form (+ and 7 to 15 digits)", ErrInvalid)
-	case strings.TrimSpace(r.Brand) == "" || len(r.Brand) > 64 || hasControl(r.Brand):
-		return fmt.Errorf("%w: the brand must be 1 to 64 printable characters", ErrInvalid)
-	case hasControl(r.Locale) || hasControl(r.ClientRef) || len(r.Locale) > 16 || len(r.ClientRef) > 40:
+	// Vonage Verify v2 refuses (422) a brand or client_ref longer than 16 characters.
+	case strings.TrimSpace(r.Brand) == "" || utf8.RuneCountInString(r.Brand) > 16 || hasControl(r.Brand):
+		return fmt.Errorf("%w: the brand must be 1 to 16 printable characters", ErrInvalid)
+	case hasControl(r.Locale) || hasControl(r.ClientRef) || len(r.Locale) > 16 || utf8.RuneCountInString(r.ClientRef) > 16:
 		return fmt.Errorf("%w: locale or client reference malformed", ErrInvalid)
 	case r.ChannelTimeout != 0 && (r.ChannelTimeout < minChannelTimeout || r.ChannelTimeout > maxChannelTimeout):
 		return fmt.Errorf("%w: channel timeout must be between 15 s and 15 min", ErrInvalid)

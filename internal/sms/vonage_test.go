@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fintech-idp/idp/internal/sms/smstest"
 )
 
 const (
@@ -427,6 +429,18 @@ func TestVonageRefusesBeforeCalling(t *testing.T) {
 			_, err := v.Start(context.Background(), r)
 			return err
 		}, ErrInvalid},
+		{"brand over 16 characters", func(v *Vonage) error {
+			r := startRequest(true)
+			r.Brand = strings.Repeat("é", 17)
+			_, err := v.Start(context.Background(), r)
+			return err
+		}, ErrInvalid},
+		{"client reference over 16 characters", func(v *Vonage) error {
+			r := startRequest(true)
+			r.ClientRef = strings.Repeat("a", 17)
+			_, err := v.Start(context.Background(), r)
+			return err
+		}, ErrInvalid},
 		{"channel timeout too short", func(v *Vonage) error {
 			r := startRequest(true)
 			r.ChannelTimeout = time.Second
@@ -499,5 +513,36 @@ func TestNewVonageKeepsCallersClient(t *testing.T) {
 	}
 	if hc.CheckRedirect != nil || v.client == hc || v.client.Timeout != time.Minute {
 		t.Error("Vonage's client is not a copy of the caller's that refuses redirects")
+	}
+}
+
+// TestFakeRefusesWhatVonageRefuses: the fake answers a brand or client_ref over 16 characters
+// with 422 as Vonage does, and takes 16 (counted in characters, not bytes).
+func TestFakeRefusesWhatVonageRefuses(t *testing.T) {
+	fake := smstest.New()
+	t.Cleanup(fake.Close)
+	for _, tc := range []struct {
+		name, brand, ref string
+		want             int
+	}{
+		{"16 characters each", strings.Repeat("é", 16), strings.Repeat("a", 16), http.StatusAccepted},
+		{"brand of 17", strings.Repeat("b", 17), "ref", http.StatusUnprocessableEntity},
+		{"client_ref of 17", "Acme", strings.Repeat("r", 17), http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"brand": tc.brand, "client_ref": tc.ref, "code_length": 6,
+				"workflow": []map[string]string{{"channel": "sms", "to": "447700900" + fmt.Sprint(100+len(tc.name))}}})
+			req, _ := http.NewRequest(http.MethodPost, fake.URL+"/v2/verify", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.SetBasicAuth(fake.Key, fake.Secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
 	}
 }

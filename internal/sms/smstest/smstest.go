@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxWrong is how many wrong codes end a verification (Vonage answers 410 from then on).
@@ -73,6 +74,12 @@ const (
 )
 
 // New starts the fake with its credentials; it is closed by Close.
+// Vonage's limits on a start request, in characters: beyond them it answers 422.
+const (
+	MaxBrand     = 16
+	MaxClientRef = 16
+)
+
 func New() *Server {
 	s := &Server{Key: "test-key", Secret: "test-secret-never-logged", byID: map[string]*verification{},
 		running: map[string]string{}, fail: map[string][]int{}, closed: make(chan struct{})}
@@ -232,6 +239,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&body) != nil ||
 		body.Brand == "" || len(body.Workflow) == 0 || body.CodeLength != 6 {
+		problem(w, http.StatusUnprocessableEntity, "Invalid params")
+		return
+	}
+	// Vonage Verify v2 caps brand and client_ref at 16 characters and answers 422 beyond.
+	if utf8.RuneCountInString(body.Brand) > MaxBrand || utf8.RuneCountInString(body.ClientRef) > MaxClientRef {
 		problem(w, http.StatusUnprocessableEntity, "Invalid params")
 		return
 	}
