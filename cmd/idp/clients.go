@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -15,18 +16,32 @@ import (
 const clientsUsage = `Usage:
   idp clients create --id ID --type web|spa|native|service --redirect-uri URI [--redirect-uri URI ...]
                      [--post-logout-redirect-uri URI ...] [--secret S] [--name N]
-                     [--access-token opaque|jwt] [--no-pkce]
+                     [--access-token opaque|jwt] [--no-pkce] [--scope S ...] [--resource R ...]
+                     [--auth-method M] [--jwks-file FILE]
   idp clients list
   idp clients update ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
-                     [--access-token opaque|jwt] [--pkce | --no-pkce]
+                     [--access-token opaque|jwt] [--pkce | --no-pkce] [--scope S ...]
+                     [--resource R ...] [--auth-method M] [--jwks-file FILE]
   idp clients rotate-secret ID [--yes]    prints the new secret once; the old one stops working
   idp clients delete ID [--yes]
 
-Types: web (server-side app, client_secret_basic), spa (browser app, public, PKCE),
-native (mobile/desktop app, public, PKCE), service (machine-to-machine, client_credentials,
-no redirect URI). A confidential client's secret is printed once and stored hashed; without
---secret one is generated. In production redirect URIs must be https (native apps may use http
-on a loopback address or a private-use scheme).
+Types: web (server-side app), spa (browser app, public, PKCE), native (mobile/desktop app,
+public, PKCE), service (machine-to-machine, client_credentials, no redirect URI).
+
+Authentication (--auth-method, the token_endpoint_auth_method): web and service clients use
+client_secret_basic (the default), client_secret_post, or private_key_jwt with their public keys
+in --jwks-file (a JWKS file); spa and native clients use none. Every other method is refused.
+A secret is generated (256 bits), printed once and stored hashed; --secret sets one of at least
+32 characters that is not a word, a repetition or a sequence.
+
+Scopes (--scope, repeatable): what the client may ask for; anything else is refused with
+invalid_scope. Without --scope: openid profile email (web clients also offline_access; service
+clients none). Resources (--resource, repeatable, see idp resources): the APIs the client may get
+access tokens for. On update, --scope and --resource replace the whole list; --scope "" or
+--resource "" empties it.
+
+In production redirect URIs must be https (native apps may use http on a loopback address or a
+private-use scheme).
 
 Flags:
 `
@@ -59,12 +74,23 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 		name := fs.String("name", "", "the name shown on the sign-in page")
 		atFormat := fs.String("access-token", "", "access token format: opaque or jwt (default: jwt for service, opaque otherwise)")
 		noPKCE := fs.Bool("no-pkce", false, "exempt a web client from PKCE (not recommended)")
+		var scopes, resources multiFlag
+		fs.Var(&scopes, "scope", "a scope the client may ask for (repeatable; default: the type's)")
+		fs.Var(&resources, "resource", "the id of a resource (API) the client may get tokens for (repeatable)")
+		authMethod := fs.String("auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt (web/service; default client_secret_basic)")
+		jwksFile := fs.String("jwks-file", "", "a JSON Web Key Set file with the public keys of a private_key_jwt client")
 		cfg, err := loadConfig(e, fs, args[1:])
 		if err != nil {
 			return err
 		}
 		spec := idp.ClientSpec{ID: *id, Name: *name, Type: store.ClientType(*typ), RedirectURIs: redirects,
-			PostLogoutRedirectURIs: postLogout, Secret: *secret, PKCEExempt: *noPKCE}
+			PostLogoutRedirectURIs: postLogout, Secret: *secret, PKCEExempt: *noPKCE, AuthMethod: *authMethod}
+		if flagGiven(fs, "scope") {
+			spec.Scopes = nonEmpty(scopes)
+		}
+		if spec.JWKS, err = readJWKS(*jwksFile); err != nil {
+			return err
+		}
 		switch *atFormat {
 		case "":
 		case "jwt", "opaque":
@@ -81,9 +107,16 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer st.Close()
-		c, plain, err := newAdmin(cfg, st).CreateClient(ctx, spec)
+		admin := newAdmin(cfg, st)
+		c, plain, err := admin.CreateClient(ctx, spec)
 		if err != nil {
 			return err
+		}
+		if len(resources) > 0 {
+			if err := admin.SetClientResources(ctx, c.ID, nonEmpty(resources)); err != nil {
+				_ = st.DeleteClient(ctx, c.ID) // nothing half-written
+				return fmt.Errorf("clients create: %w", err)
+			}
 		}
 		fmt.Fprintf(e.stdout, "created %s client %s\n", c.Type, c.ID)
 		if plain != "" && *secret == "" {
@@ -105,13 +138,22 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tNAME\tACCESS TOKEN\tREDIRECT URIS")
+		fmt.Fprintln(tw, "ID\tTYPE\tNAME\tAUTH\tACCESS TOKEN\tSCOPES\tRESOURCES\tREDIRECT URIS")
 		for _, c := range clients {
 			at := "opaque"
 			if c.AccessTokenJWT {
 				at = "jwt"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Type, c.Name, at, strings.Join(c.RedirectURIs, " "))
+			granted, err := st.ClientResources(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			var rids []string
+			for _, r := range granted {
+				rids = append(rids, r.ID)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Type, c.Name, c.AuthMethod, at,
+				dash(strings.Join(c.Scopes, " ")), dash(strings.Join(rids, " ")), strings.Join(c.RedirectURIs, " "))
 		}
 		return tw.Flush()
 	case "delete":
@@ -166,6 +208,11 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	atFormat := fs.String("access-token", "", "access token format: opaque or jwt")
 	pkce := fs.Bool("pkce", false, "require PKCE again")
 	noPKCE := fs.Bool("no-pkce", false, "exempt a web client from PKCE (not recommended)")
+	var scopes, resources multiFlag
+	fs.Var(&scopes, "scope", "replace the scopes the client may ask for (repeatable; \"\" = none)")
+	fs.Var(&resources, "resource", "replace the resources the client may get tokens for (repeatable; \"\" = none)")
+	authMethod := fs.String("auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt")
+	jwksFile := fs.String("jwks-file", "", "replace the public keys of a private_key_jwt client (JWKS file)")
 	id, rest := splitTarget(args)
 	cfg, err := loadConfig(e, fs, rest)
 	if err != nil {
@@ -187,7 +234,8 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 		return err
 	}
 	spec := idp.ClientSpec{ID: c.ID, Name: c.Name, Type: c.Type, RedirectURIs: c.RedirectURIs,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, PKCEExempt: c.PKCEExempt}
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, PKCEExempt: c.PKCEExempt,
+		AuthMethod: c.AuthMethod, JWKS: c.JWKS, Scopes: c.Scopes}
 	jwt := c.AccessTokenJWT
 	spec.AccessTokenJWT = &jwt
 	fs.Visit(func(f *flag.Flag) {
@@ -202,8 +250,23 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 			spec.PKCEExempt = false
 		case "no-pkce":
 			spec.PKCEExempt = true
+		case "scope":
+			spec.Scopes = nonEmpty(scopes)
+		case "auth-method":
+			spec.AuthMethod = *authMethod
+			if *authMethod != store.AuthPrivateKeyJWT {
+				spec.JWKS = ""
+			}
 		}
 	})
+	if *jwksFile != "" {
+		if spec.JWKS, err = readJWKS(*jwksFile); err != nil {
+			return err
+		}
+	}
+	if spec.Scopes == nil {
+		spec.Scopes = []string{} // an emptied list stays empty (nil would mean the type's default)
+	}
 	switch *atFormat {
 	case "":
 	case "jwt", "opaque":
@@ -215,10 +278,20 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	if err := spec.Validate(cfg.Production()); err != nil {
 		return usageError{"clients update:\n" + err.Error()}
 	}
+	wasSecret := c.AuthMethod == store.AuthSecretBasic || c.AuthMethod == store.AuthSecretPost
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt =
 		spec.Name, spec.RedirectURIs, spec.PostLogoutRedirectURIs, *spec.AccessTokenJWT, spec.PKCEExempt
+	c.AuthMethod, c.JWKS, c.Scopes = spec.AuthMethod, spec.JWKS, spec.Scopes
+	if flagGiven(fs, "resource") {
+		if err := newAdmin(cfg, st).SetClientResources(ctx, c.ID, nonEmpty(resources)); err != nil {
+			return fmt.Errorf("clients update: %w", err)
+		}
+	}
 	if err := st.UpdateClient(ctx, c); err != nil {
 		return err
+	}
+	if !wasSecret && (c.AuthMethod == store.AuthSecretBasic || c.AuthMethod == store.AuthSecretPost) && c.SecretHash == "" {
+		fmt.Fprintf(e.stdout, "client %s has no secret yet: run idp clients rotate-secret %s\n", c.ID, c.ID)
 	}
 	fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
 	return nil
@@ -248,6 +321,9 @@ func cmdClientRotateSecret(ctx context.Context, e env, fs *flag.FlagSet, args []
 	if !c.Type.Confidential() {
 		return fmt.Errorf("clients rotate-secret: %s is a public (%s) client: it has no secret", c.ID, c.Type)
 	}
+	if c.AuthMethod == store.AuthPrivateKeyJWT {
+		return fmt.Errorf("clients rotate-secret: %s authenticates with private_key_jwt: give it new keys with idp clients update %s --jwks-file FILE", c.ID, c.ID)
+	}
 	if !*yes && !confirm(e, fmt.Sprintf("Replace the secret of %q? The old one stops working at once.", c.ID)) {
 		return errors.New("clients rotate-secret: not confirmed, nothing changed")
 	}
@@ -269,4 +345,37 @@ func findClient(ctx context.Context, st store.Store, cmd, id string) (*store.Cli
 		return nil, fmt.Errorf("%s: no client with id %q", cmd, id)
 	}
 	return c, err
+}
+
+// flagGiven reports whether the flag was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// nonEmpty drops empty values (--scope "" empties a list) and returns a non-nil slice.
+func nonEmpty(vs []string) []string {
+	out := []string{}
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// readJWKS reads a JWKS file (empty name: none). The content is checked by ClientSpec.Validate.
+func readJWKS(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", usagef("--jwks-file: %v", err)
+	}
+	if len(b) > 64<<10 {
+		return "", usagef("--jwks-file: more than 64 KiB")
+	}
+	return string(b), nil
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/fintech-idp/idp/internal/store/pgtest"
 )
@@ -246,6 +245,9 @@ type flowEnv struct {
 	password string
 	svcID    string
 	svcSec   string
+	// The resource server the service client is granted: its audience, and the client it
+	// introspects as.
+	apiAudience, apiID, apiSec string
 
 	mu        sync.Mutex
 	secrets   []string          // every credential the flow saw: none may appear in the server's log
@@ -298,13 +300,21 @@ func setupFlowWith(t *testing.T, databaseURL string, extra map[string]string) *f
 	if secret == nil {
 		t.Fatalf("clients create printed no secret: %q", out)
 	}
-	out = p.cli(t, "", "clients", "create", "--id", "ledger-api", "--type", "service")
+	// A resource server and a service client granted it, as README.md shows.
+	out = p.cli(t, "", "resources", "create", "--id", "ledger-api", "--audience", "https://ledger.example",
+		"--scope", "ledger:read", "--scope", "ledger:write")
+	api := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
+	if api == nil {
+		t.Fatalf("resources create printed no secret: %q", out)
+	}
+	f.apiAudience, f.apiID, f.apiSec = "https://ledger.example", "ledger-api", api[1]
+	out = p.cli(t, "", "clients", "create", "--id", "reports-job", "--type", "service", "--scope", "ledger:read", "--resource", "ledger-api")
 	svc := regexp.MustCompile(`: (\S+)\n`).FindStringSubmatch(out)
 	if svc == nil {
 		t.Fatalf("clients create printed no secret: %q", out)
 	}
-	f.svcID, f.svcSec = "ledger-api", svc[1]
-	f.keep(f.password, secret[1], svc[1])
+	f.svcID, f.svcSec = "reports-job", svc[1]
+	f.keep(f.password, secret[1], svc[1], api[1])
 	ctx := context.Background()
 	prov, err := oidc.NewProvider(ctx, p.issuer)
 	if err != nil {
@@ -443,11 +453,15 @@ func TestEndToEnd(t *testing.T) {
 
 			// Revocation and introspection.
 			tok, _, _ = f.login(t, b)
-			if got := f.introspect(t, tok.AccessToken); got["active"] != true || got["sub"] == nil || got["client_id"] != "bank-web" {
+			if got := f.introspect(t, f.oauth.ClientID, f.oauth.ClientSecret, tok.AccessToken); got["active"] != true || got["sub"] == nil || got["client_id"] != "bank-web" {
 				t.Errorf("introspection of a live token = %v", got)
 			}
+			// RFC 7662 §4: a client the token is not meant for learns nothing.
+			if got := f.introspect(t, f.svcID, f.svcSec, tok.AccessToken); got["active"] != false || len(got) != 1 {
+				t.Errorf("introspection by another client = %v", got)
+			}
 			f.revoke(t, tok.AccessToken)
-			if got := f.introspect(t, tok.AccessToken); got["active"] != false {
+			if got := f.introspect(t, f.oauth.ClientID, f.oauth.ClientSecret, tok.AccessToken); got["active"] != false {
 				t.Errorf("introspection after revocation = %v", got)
 			}
 			if _, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
@@ -458,23 +472,13 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("revoked refresh token still works: %v", err)
 			}
 
-			// client_credentials: an RFC 9068 JWT for the service, audience itself.
-			cc := clientcredentials.Config{ClientID: f.svcID, ClientSecret: f.svcSec, TokenURL: f.provider.Endpoint().TokenURL}
-			st, err := cc.Token(ctx)
-			if err != nil {
-				t.Fatalf("client_credentials: %v", err)
-			}
-			hdr := jwtHeader(t, st.AccessToken)
-			if hdr["typ"] != "at+jwt" || hdr["alg"] != "RS256" {
-				t.Errorf("service access token header = %v", hdr)
-			}
-			atv := oidc.NewVerifier(f.idp.issuer, oidc.NewRemoteKeySet(ctx, f.provider.Endpoint().AuthURL[:len(f.idp.issuer)]+"/keys"), &oidc.Config{ClientID: f.svcID})
-			if _, err := atv.Verify(ctx, st.AccessToken); err != nil {
-				t.Errorf("service access token does not verify against the JWKS: %v", err)
-			}
-			if got := f.introspect(t, st.AccessToken); got["active"] != true || got["client_id"] != f.svcID {
-				t.Errorf("introspection of service token = %v", got)
-			}
+			// client_credentials: an RFC 9068 JWT for the resource the service is granted, checked
+			// the way README.md tells a resource server to: signature (JWKS), iss, aud, typ, scope.
+			st := f.serviceToken(t)
+			f.keep(st.AccessToken)
+
+			// Private key JWT client authentication (RFC 7523) with the same grant.
+			f.privateKeyJWT(t)
 
 			// end_session with id_token_hint ends the SSO session and honours the registered URI.
 			tok, _, _ = f.login(t, b)
@@ -520,7 +524,7 @@ func TestEndToEnd(t *testing.T) {
 			mb, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			for _, want := range []string{`idp_logins_total{outcome="success"}`, `idp_token_grants_total{grant_type="refresh_token",outcome="error"}`,
-				`idp_token_grants_total{grant_type="client_credentials",outcome="ok"} 1`, `route="/oauth/token"`, "idp_db_open_connections"} {
+				`idp_token_grants_total{grant_type="client_credentials",outcome="ok"} 2`, `route="/oauth/token"`, "idp_db_open_connections"} {
 				if !strings.Contains(string(mb), want) {
 					t.Errorf("metrics lack %s", want)
 				}
@@ -555,11 +559,11 @@ func jwtHeader(t *testing.T, tok string) map[string]any {
 	return h
 }
 
-func (f *flowEnv) introspect(t *testing.T, token string) map[string]any {
+func (f *flowEnv) introspect(t *testing.T, id, secret, token string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, f.idp.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(f.svcID, f.svcSec)
+	req.SetBasicAuth(id, secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

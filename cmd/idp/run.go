@@ -42,6 +42,8 @@ Usage:
   idp users list|show|disable|enable|revoke-sessions|reset-mfa|delete
   idp clients create --id ID --type web|spa|native|service [--redirect-uri URI ...] [flags]
   idp clients list|update|rotate-secret|delete
+  idp resources create --id ID --audience URI [--scope S ...]   a resource server (API)
+  idp resources list|update|delete
   idp keys list|rotate|reencrypt
   idp audit tail|search [flags]
   idp backup --out FILE
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdUsers(ctx, e, args[1:])
 	case "clients":
 		return cmdClients(ctx, e, args[1:])
+	case "resources":
+		return cmdResources(ctx, e, args[1:])
 	case "keys":
 		return cmdKeys(ctx, e, args[1:])
 	case "healthcheck":

@@ -11,11 +11,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/fintech-idp/idp/internal/password"
+	"github.com/fintech-idp/idp/internal/password/breached"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -37,12 +40,116 @@ type ClientSpec struct {
 	Secret                 string // confidential clients: empty = generate one
 	AccessTokenJWT         *bool  // nil = the type's default (JWT for service clients)
 	PKCEExempt             bool
+	// AuthMethod is the token_endpoint_auth_method; empty = the type's default
+	// (client_secret_basic for web and service, none for spa and native).
+	AuthMethod string
+	// JWKS is the public key set of a private_key_jwt client (JSON).
+	JWKS string
+	// Scopes the client may ask for; nil = the type's default (DefaultScopes).
+	Scopes []string
 }
+
+// DefaultScopes are the scopes of a client registered without --scope: what every client of its
+// type could ask for before scopes were registered per client, so old registrations and
+// commands keep working. A service client gets none: its scopes are those of its resources,
+// granted one by one.
+func DefaultScopes(t store.ClientType) []string {
+	switch t {
+	case store.ClientWeb:
+		return []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
+	case store.ClientSPA, store.ClientNative:
+		return []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail}
+	}
+	return nil
+}
+
+// authMethod is the spec's method with the type's default filled in.
+func (c ClientSpec) authMethod() string {
+	switch {
+	case c.AuthMethod != "":
+		return c.AuthMethod
+	case c.Type.Confidential():
+		return store.AuthSecretBasic
+	default:
+		return store.AuthNone
+	}
+}
+
+// scopePattern: RFC 6749 §3.3 scope-token characters, without the quote and backslash.
+var scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// minProductionSecretLen: an operator-chosen secret must be as strong as a generated one.
-const minProductionSecretLen = 32
+// minSecretLen: an operator-chosen client secret must come close to a generated one (256 bits).
+const minSecretLen = 32
+
+// CheckClientSecret refuses an operator-chosen client secret that is short or guessable: fewer
+// than 32 characters, a repetition (abcabc…, aaaa…), a sequence (abcd…, 1234…), a word or known
+// password, or too few different characters. Generated secrets (the default) are 256 random bits.
+func CheckClientSecret(secret string) error {
+	const advice = "; leave --secret out and a random one (256 bits) is generated and printed once"
+	r := []rune(secret)
+	switch {
+	case len(r) < minSecretLen:
+		return fmt.Errorf("--secret must be at least %d characters%s", minSecretLen, advice)
+	case len(r) > 256:
+		return errors.New("--secret must be at most 256 characters")
+	case repeats(r):
+		return errors.New("--secret repeats itself (like abcabc… or aaaa…)" + advice)
+	case isWord(secret):
+		return errors.New("--secret is a word or a known password" + advice)
+	case sequential(r):
+		return errors.New("--secret runs in sequence (like abcd… or 1234…)" + advice)
+	case distinct(r) < 10:
+		return errors.New("--secret uses too few different characters" + advice)
+	}
+	return nil
+}
+
+// repeats reports whether r is a shorter unit repeated (a period of at most half its length).
+func repeats(r []rune) bool {
+	for p := 1; p <= len(r)/2; p++ {
+		same := true
+		for i := p; i < len(r) && same; i++ {
+			same = r[i] == r[i-p]
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
+// sequential reports whether most neighbouring characters are equal or one apart (abcd, 4321,
+// aabbcc).
+func sequential(r []rune) bool {
+	steps := 0
+	for i := 1; i < len(r); i++ {
+		if d := r[i] - r[i-1]; d >= -1 && d <= 1 {
+			steps++
+		}
+	}
+	return steps*2 >= len(r)-1
+}
+
+// isWord reports whether the secret, or what is left of it without digits and punctuation at
+// its ends, is a known password or word of the bundled breached list.
+func isWord(secret string) bool {
+	lower := strings.ToLower(password.Normalize(secret))
+	if breached.Contains(lower) {
+		return true
+	}
+	core := strings.TrimFunc(lower, func(c rune) bool { return !unicode.IsLetter(c) })
+	return len(core) >= 4 && len(core)*2 >= len(lower) && breached.Contains(core)
+}
+
+func distinct(r []rune) int {
+	seen := make(map[rune]bool, len(r))
+	for _, c := range r {
+		seen[c] = true
+	}
+	return len(seen)
+}
 
 // Validate reports every problem with the spec at once.
 func (c ClientSpec) Validate(production bool) error {
@@ -75,19 +182,60 @@ func (c ClientSpec) Validate(production bool) error {
 	if c.Secret != "" && !c.Type.Confidential() && c.Type.Valid() {
 		errs = append(errs, fmt.Errorf("a %s client is public: it cannot have a --secret", c.Type))
 	}
-	if c.Secret != "" && production && len(c.Secret) < minProductionSecretLen {
-		errs = append(errs, fmt.Errorf("--secret must be at least %d characters in production (leave it out to generate one)", minProductionSecretLen))
-	}
-	if c.Secret == DevClientSecret && production {
+	switch {
+	case c.Secret == "":
+	case c.Secret == DevClientSecret && c.ID == DevClientID && !production:
+		// The built-in development client keeps its well-known secret, in development only.
+	case c.Secret == DevClientSecret:
 		errs = append(errs, errors.New("--secret must not be the well-known development secret"))
-	}
-	if len(c.Secret) > 256 {
-		errs = append(errs, errors.New("--secret must be at most 256 characters"))
+	default:
+		if err := CheckClientSecret(c.Secret); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.PKCEExempt && !c.Type.Confidential() {
 		errs = append(errs, errors.New("only confidential (web) clients may be exempted from PKCE"))
 	}
+	errs = append(errs, c.validateAuth()...)
+	for _, sc := range c.Scopes {
+		if !scopePattern.MatchString(sc) {
+			errs = append(errs, fmt.Errorf("--scope %q: a scope is 1-128 printable characters without spaces, quotes or backslashes", sc))
+		}
+	}
+	if c.Type == store.ClientService {
+		for _, sc := range c.Scopes {
+			if userScopes[sc] {
+				errs = append(errs, fmt.Errorf("--scope %s: a service client acts for itself, it cannot have user scopes", sc))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validateAuth checks the authentication method against the type, and the JWKS against it.
+func (c ClientSpec) validateAuth() []error {
+	var errs []error
+	m := c.authMethod()
+	switch {
+	case !c.Type.Valid():
+	case c.Type.Confidential() && m != store.AuthSecretBasic && m != store.AuthSecretPost && m != store.AuthPrivateKeyJWT:
+		errs = append(errs, fmt.Errorf("--auth-method must be client_secret_basic, client_secret_post or private_key_jwt for a %s client (got %q)", c.Type, m))
+	case !c.Type.Confidential() && m != store.AuthNone:
+		errs = append(errs, fmt.Errorf("a %s client is public: its --auth-method is none (got %q)", c.Type, m))
+	}
+	if m == store.AuthPrivateKeyJWT {
+		if c.JWKS == "" {
+			errs = append(errs, errors.New("a private_key_jwt client needs its public keys: --jwks-file FILE"))
+		} else if _, err := ParseJWKS([]byte(c.JWKS)); err != nil {
+			errs = append(errs, fmt.Errorf("--jwks-file %w", err))
+		}
+		if c.Secret != "" {
+			errs = append(errs, errors.New("a private_key_jwt client has no secret: leave out --secret"))
+		}
+	} else if c.JWKS != "" {
+		errs = append(errs, errors.New("--jwks-file is for private_key_jwt clients only (--auth-method private_key_jwt)"))
+	}
+	return errs
 }
 
 // checkRedirectURI: absolute, no fragment (RFC 6749 §3.1.2); in production https, except
@@ -158,7 +306,8 @@ func (a *Admin) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clien
 		return nil, "", err
 	}
 	secret := spec.Secret
-	if spec.Type.Confidential() && secret == "" {
+	method := spec.authMethod()
+	if (method == store.AuthSecretBasic || method == store.AuthSecretPost) && secret == "" {
 		s, err := randomToken(a.Rand, 32)
 		if err != nil {
 			return nil, "", err
@@ -169,6 +318,10 @@ func (a *Admin) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clien
 		ID: spec.ID, Name: spec.Name, Type: spec.Type,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		AccessTokenJWT: spec.Type == store.ClientService, PKCEExempt: spec.PKCEExempt, CreatedAt: a.Now().UTC(),
+		AuthMethod: method, JWKS: spec.JWKS, Scopes: spec.Scopes,
+	}
+	if spec.Scopes == nil {
+		c.Scopes = DefaultScopes(spec.Type)
 	}
 	if spec.AccessTokenJWT != nil {
 		c.AccessTokenJWT = *spec.AccessTokenJWT
@@ -187,6 +340,27 @@ func (a *Admin) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clien
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// SetClientResources replaces the resources (APIs) the client may get access tokens for, by
+// resource id. Unknown ids are named in the error and nothing changes.
+func (a *Admin) SetClientResources(ctx context.Context, clientID string, resourceIDs []string) error {
+	var unknown []string
+	for _, id := range resourceIDs {
+		if _, err := a.Store.GetResource(ctx, id); errors.Is(err, store.ErrNotFound) {
+			unknown = append(unknown, id)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("no resource with id %s (idp resources list shows them)", strings.Join(unknown, ", "))
+	}
+	err := a.Store.SetClientResources(ctx, clientID, resourceIDs)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no client %q, or a resource was deleted meanwhile", clientID)
+	}
+	return err
 }
 
 // NewClientSecret generates a secret (256 bits) and its stored hash.

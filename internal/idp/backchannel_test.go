@@ -89,7 +89,9 @@ func TestBackChannelOnlyPOSTWithFormBody(t *testing.T) {
 		})
 	}
 	// The same request done properly works.
-	if a := doOAuth(t, form(http.MethodPost, "/oauth/token", "", cc, formType+"; charset=utf-8")); a.Status != 200 || a.AccessToken == "" {
+	ok := form(http.MethodPost, "/oauth/token", "", url.Values{"grant_type": {"client_credentials"}}, formType+"; charset=utf-8")
+	ok.SetBasicAuth("svc", secret)
+	if a := doOAuth(t, ok); a.Status != 200 || a.AccessToken == "" {
 		t.Errorf("a proper POST got %d %q (%s)", a.Status, a.Error, a.Description)
 	}
 }

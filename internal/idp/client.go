@@ -117,8 +117,10 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed: only the standard scopes exist here.
-func (c *client) IsScopeAllowed(string) bool { return false }
+// IsScopeAllowed lets every requested scope through the library's filter (which would drop
+// unknown ones silently): CreateAuthRequest refuses what the client may not ask for, with
+// invalid_scope (RFC 6749 §4.1.2.1).
+func (c *client) IsScopeAllowed(string) bool { return true }
 
 // IDTokenUserinfoClaimsAssertion puts email and mfa_enabled into the ID token even when an access
 // token is issued, so a relying party needs no userinfo call to show who signed in.

@@ -32,6 +32,11 @@ type Limits struct {
 	LoginDelayAfter       int
 	LoginLockAfter        int
 	LoginLockDuration     time.Duration
+	// Failed client authentications per client id and per client IP in ClientAuthWindow before
+	// the token, introspection and revocation endpoints answer 429 (zero: 20, 100 and 10m).
+	ClientAuthFailures   int
+	ClientAuthFailuresIP int
+	ClientAuthWindow     time.Duration
 }
 
 // Errors of the code service; the pages turn each into a fixed sentence.

@@ -3,6 +3,7 @@ package idp
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -19,8 +20,7 @@ var (
 )
 
 // discovery builds our document from the library's, minus what we do not serve (implicit and
-// hybrid response types, the device endpoint, check_session_iframe, private_key_jwt, request
-// objects) and plus what the library never lists (acr_values_supported).
+// hybrid response types, the device endpoint, check_session_iframe, request objects) and plus what the library never lists (acr_values_supported).
 func (s *Server) discovery(r *http.Request) *oidc.DiscoveryConfiguration {
 	d := op.CreateDiscoveryConfig(r.Context(), s.provider, s.storage)
 	d.DeviceAuthorizationEndpoint = ""
@@ -29,12 +29,18 @@ func (s *Server) discovery(r *http.Request) *oidc.DiscoveryConfiguration {
 	d.ResponseModesSupported = []string{"query", "fragment", "form_post"}
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.ACRValuesSupported = acrValuesSupported
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodNone}
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
-	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodNone}
-	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	// Client authentication is ours (clientauth.go): each client uses its registered method.
+	confidential := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	var algs []string
+	for _, a := range assertionAlgorithms {
+		algs = append(algs, string(a))
+	}
+	d.TokenEndpointAuthMethodsSupported = append(slices.Clone(confidential), oidc.AuthMethodNone)
+	d.TokenEndpointAuthSigningAlgValuesSupported = algs
+	d.IntrospectionEndpointAuthMethodsSupported = confidential
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = algs
+	d.RevocationEndpointAuthMethodsSupported = append(slices.Clone(confidential), oidc.AuthMethodNone)
+	d.RevocationEndpointAuthSigningAlgValuesSupported = algs
 	d.RequestObjectSigningAlgValuesSupported = nil
 	d.RequestParameterSupported = false
 	d.RequestURIParameterSupported = false

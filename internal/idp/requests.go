@@ -58,14 +58,15 @@ func (r *refreshRequest) GetSubject() string          { return r.t.Subject }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // serviceRequest is the token request of a client_credentials grant: the client is its own
-// subject and audience.
+// subject; the audience is the resource asked for (or the client itself without one).
 type serviceRequest struct {
 	clientID string
 	scopes   []string
+	audience []string
 }
 
 var _ op.TokenRequest = serviceRequest{}
 
 func (s serviceRequest) GetSubject() string    { return s.clientID }
-func (s serviceRequest) GetAudience() []string { return []string{s.clientID} }
+func (s serviceRequest) GetAudience() []string { return s.audience }
 func (s serviceRequest) GetScopes() []string   { return s.scopes }

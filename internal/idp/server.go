@@ -76,12 +76,14 @@ type Server struct {
 	codes    *codes
 	metrics  *metrics.Metrics
 	throttle *throttle
-	sms      *smsFactor
-	sealer   sealer
-	policy   password.Policy
-	limits   Limits
-	cookies  cookieNames
-	handler  http.Handler
+	// clientLimiter counts failed client authentications (clientauth.go).
+	clientLimiter *clientAuthLimiter
+	sms           *smsFactor
+	sealer        sealer
+	policy        password.Policy
+	limits        Limits
+	cookies       cookieNames
+	handler       http.Handler
 
 	draining atomic.Bool
 
@@ -136,6 +138,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.codes = &codes{st: o.Store, mail: o.Mail, tmpl: tmpl, key: derivedKey(o.Keyring, "email-code"), limits: o.Limits,
 		now: now, rand: o.Rand, audit: s.audit, metrics: o.Metrics}
 	s.throttle = &throttle{st: o.Store, limits: o.Limits, now: now}
+	s.clientLimiter = &clientAuthLimiter{st: o.Store, limits: o.Limits, now: now, metrics: o.Metrics}
 	mfa := o.MFA.withDefaults()
 	if mfa.Brand == "" {
 		mfa.Brand = o.BrandName
@@ -241,9 +244,9 @@ func (s *Server) routes() http.Handler {
 	r.With(noCORS, s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(noCORS, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
-	r.With(noStore, formOnly, s.countGrants, s.apiErrors).Handle("/oauth/token", s.provider)
-	r.With(noStore, formOnly, s.apiErrors).Handle("/oauth/introspect", s.provider)
-	r.With(noStore, formOnly, s.apiErrors).Handle("/revoke", s.provider)
+	r.With(noStore, formOnly, s.countGrants, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
+	r.With(noStore, formOnly, s.clientAuth, s.apiErrors).Handle("/oauth/introspect", s.provider)
+	r.With(noStore, formOnly, s.clientAuth, s.apiErrors).Handle("/revoke", s.provider)
 	r.With(noStore, noQueryToken, s.apiErrors).Handle("/userinfo", s.provider)
 	r.Handle("/keys", s.provider)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/store"
@@ -115,6 +116,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		return nil, oidc.ErrInvalidRequest().WithDescription("Only the S256 code_challenge_method is supported.")
 	case req.CodeChallenge != "" && (len(req.CodeChallenge) < 43 || len(req.CodeChallenge) > 128):
 		return nil, oidc.ErrInvalidRequest().WithDescription("The code_challenge is malformed.")
+	}
+	if err := checkScopesAllowed(c, req.Scopes); err != nil {
+		return nil, err
 	}
 	if req.ResponseType != oidc.ResponseTypeCode {
 		return nil, &oidc.Error{ErrorType: "unsupported_response_type", Description: "Only the authorization code flow (response_type=code) is supported."}
@@ -251,9 +255,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 }
 
 // issueParams builds the records for one issuance from whichever request the library hands us.
-func (s *opStorage) issueParams(ctx context.Context, req op.TokenRequest, currentRefresh string, withRefresh bool) (store.IssueParams, error) {
+func (s *opStorage) issueParams(ctx context.Context, req op.TokenRequest, currentRefresh string, withRefresh bool) (p store.IssueParams, err error) {
 	now := s.now()
-	p := store.IssueParams{Now: now}
+	p = store.IssueParams{Now: now}
 	at := store.AccessToken{
 		ID:        uuid.NewString(),
 		Subject:   req.GetSubject(),
@@ -270,6 +274,13 @@ func (s *opStorage) issueParams(ctx context.Context, req op.TokenRequest, curren
 			Subject:   req.GetSubject(),
 			Audience:  req.GetAudience(),
 			CreatedAt: now,
+		}
+	}
+	switch req.(type) {
+	case authRequest, *refreshRequest:
+		// The access token's audience and scopes follow the resource asked for (audience.go).
+		if at.Audience, at.Scopes, err = s.userTokenAudience(ctx, req); err != nil {
+			return p, err
 		}
 	}
 	switch r := req.(type) {
@@ -490,21 +501,6 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	return &client{c: c, idTokenTTL: s.life.IDToken, devMode: s.devMode}, nil
 }
 
-func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	c, err := s.st.GetClient(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.secrets.burn(secret) // same work for unknown ids: no client enumeration by timing
-		return oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
-	}
-	if err != nil {
-		return s.serverErr(ctx, "load client", err)
-	}
-	if !c.Type.Confidential() || !s.secrets.verify(c, secret) {
-		return oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
-	}
-	return nil
-}
-
 func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
 	if err := s.AuthorizeClientIDSecret(ctx, id, secret); err != nil {
 		return nil, err
@@ -519,18 +515,30 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (o
 	return c, nil
 }
 
-func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
-	// Service clients act for themselves: no user scopes.
-	var kept []string
+// ClientCredentialsTokenRequest decides what a service client gets: only scopes it may ask for
+// (invalid_scope otherwise, RFC 6749 §5.2), never a user scope, and for a resource only that
+// resource's scopes with its audience (RFC 8707, see audience.go).
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
 	for _, sc := range scopes {
-		if sc != oidc.ScopeOpenID && sc != oidc.ScopeEmail && sc != oidc.ScopeProfile && sc != oidc.ScopeOfflineAccess {
-			kept = append(kept, sc)
+		if userScopes[sc] {
+			return nil, oidc.ErrInvalidScope().WithDescription("User scopes cannot be requested with client_credentials.")
 		}
 	}
-	if len(kept) != len(scopes) {
-		return nil, oidc.ErrInvalidScope().WithDescription("User scopes cannot be requested with client_credentials.")
+	c, err := s.st.GetClient(ctx, clientID)
+	if err != nil {
+		return nil, s.serverErr(ctx, "load client", err)
 	}
-	return serviceRequest{clientID: clientID, scopes: kept}, nil
+	if err := checkScopesAllowed(c, scopes); err != nil {
+		return nil, err
+	}
+	if len(scopes) == 0 {
+		scopes = c.Scopes // RFC 6749 §3.3: no scope asked for, the registered default
+	}
+	scopes, aud, err := s.audienceFor(ctx, c, scopes, false)
+	if err != nil {
+		return nil, err
+	}
+	return serviceRequest{clientID: clientID, scopes: scopes, audience: aud}, nil
 }
 
 // ---- claims ----
@@ -574,6 +582,13 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	if err != nil {
 		return err
 	}
+	if ok, err := s.mayIntrospect(ctx, callerID, at); err != nil || !ok {
+		if err != nil {
+			return s.serverErr(ctx, "introspection policy", err)
+		}
+		// RFC 7662 §4: to anyone else the token is simply not active.
+		return oidc.ErrAccessDenied().WithDescription("The access token is not active.")
+	}
 	if !at.AuthTime.IsZero() {
 		u, err := s.st.GetUser(ctx, at.Subject)
 		if err != nil || u.Disabled {
@@ -596,6 +611,25 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	resp.Issuer = s.issuer
 	resp.JWTID = at.ID
 	return nil
+}
+
+// mayIntrospect is the introspection policy (README.md, "Resource servers"): the client the
+// token was issued to, and the resource servers it is meant for (a resource whose audience is in
+// the token's aud and that authenticates as callerID), may see it; nobody else.
+func (s *opStorage) mayIntrospect(ctx context.Context, callerID string, at *store.AccessToken) (bool, error) {
+	if at.ClientID == callerID {
+		return true, nil
+	}
+	resources, err := s.st.ListResources(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range resources {
+		if r.ClientID == callerID && slices.Contains(at.Audience, r.Audience) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // liveAccessToken returns the token when it exists, belongs to subject, is unrevoked and
@@ -652,42 +686,80 @@ func (s *opStorage) Health(ctx context.Context) error { return s.st.Ping(ctx) }
 
 // clientSecrets verifies client secrets stored as argon2id hashes. A successful check is cached
 // briefly (keyed by the stored hash and a digest of the presented secret) so the token endpoint
-// does not pay a memory-hard hash on every call; a changed secret misses the cache.
+// does not pay a memory-hard hash on every call; a changed secret misses the cache. Concurrent
+// checks of the same client and secret share one verification (singleflight): 32 cold token
+// requests run argon2id once, not 32 times at 19 MiB each.
 type clientSecrets struct {
 	hasher *password.Hasher
 	now    func() time.Time
 	ttl    time.Duration
+	// verifyHash checks a secret against its stored hash (the hasher; tests count the calls).
+	verifyHash func(hash, secret string) bool
+	// joining, when set (tests), is called by every check that goes to the flight.
+	joining func()
 
-	mu    sync.Mutex
-	cache map[[32]byte]time.Time
+	flight singleflight.Group
+	mu     sync.Mutex
+	cache  map[[32]byte]time.Time
 }
 
 func newClientSecrets(h *password.Hasher, now func() time.Time) *clientSecrets {
-	return &clientSecrets{hasher: h, now: now, ttl: 5 * time.Minute, cache: make(map[[32]byte]time.Time)}
+	cs := &clientSecrets{hasher: h, now: now, ttl: 5 * time.Minute, cache: make(map[[32]byte]time.Time)}
+	cs.verifyHash = func(hash, secret string) bool {
+		ok, _, err := h.Verify(hash, secret)
+		return err == nil && ok
+	}
+	return cs
 }
 
+func secretCacheKey(c *store.Client, secret string) [32]byte {
+	return sha256.Sum256([]byte(c.ID + "\x00" + c.SecretHash + "\x00" + secret))
+}
+
+// cached reports whether this secret of this client passed a check in the last ttl.
+func (cs *clientSecrets) cached(c *store.Client, secret string) bool {
+	key := secretCacheKey(c, secret)
+	cs.mu.Lock()
+	exp, ok := cs.cache[key]
+	cs.mu.Unlock()
+	return ok && cs.now().Before(exp)
+}
+
+// authenticate checks the secret: from the cache, or through guard (which reserves the attempt
+// and calls verify) once for all concurrent callers with the same client and secret. It returns
+// guard's error, or nil when the secret is right.
+func (cs *clientSecrets) authenticate(c *store.Client, secret string, guard func(verify func() bool) error) error {
+	if cs.cached(c, secret) {
+		return nil
+	}
+	key := secretCacheKey(c, secret)
+	if cs.joining != nil {
+		cs.joining()
+	}
+	_, err, _ := cs.flight.Do(string(key[:]), func() (any, error) {
+		if cs.cached(c, secret) {
+			return nil, nil // a flight that just ended filled the cache
+		}
+		return nil, guard(func() bool { return cs.verify(c, secret) })
+	})
+	return err
+}
+
+// verify runs the hash check and caches a success.
 func (cs *clientSecrets) verify(c *store.Client, secret string) bool {
 	if c.SecretHash == "" || secret == "" {
 		cs.burn(secret)
 		return false
 	}
-	key := sha256.Sum256([]byte(c.ID + "\x00" + c.SecretHash + "\x00" + secret))
-	now := cs.now()
-	cs.mu.Lock()
-	exp, ok := cs.cache[key]
-	cs.mu.Unlock()
-	if ok && now.Before(exp) {
-		return true
-	}
-	ok, _, err := cs.hasher.Verify(c.SecretHash, secret)
-	if err != nil || !ok {
+	if !cs.verifyHash(c.SecretHash, secret) {
 		return false
 	}
+	key := secretCacheKey(c, secret)
 	cs.mu.Lock()
 	if len(cs.cache) > 10000 { // bounded: drop everything rather than grow without limit
 		clear(cs.cache)
 	}
-	cs.cache[key] = now.Add(cs.ttl)
+	cs.cache[key] = cs.now().Add(cs.ttl)
 	cs.mu.Unlock()
 	return true
 }

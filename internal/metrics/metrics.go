@@ -25,7 +25,7 @@ var (
 	providers         = newLabelSet("brevo", "smtp", "vonage")
 	okError           = newLabelSet("ok", "error")
 	grantTypes        = newLabelSet("authorization_code", "refresh_token", "client_credentials")
-	rateLimitKinds    = newLabelSet("login", "email_send", "email_cooldown", "sms_send", "sms_cooldown", "recovery_code")
+	rateLimitKinds    = newLabelSet("login", "email_send", "email_cooldown", "sms_send", "sms_cooldown", "recovery_code", "client_auth")
 )
 
 // Histogram buckets in seconds. HTTP: our handlers answer in about a millisecond from SQLite and a
@@ -221,7 +221,9 @@ func (m *Metrics) Grant(grantType, outcome string) {
 // RateLimited counts a request refused by an abuse limit: idp_rate_limit_refusals_total{kind}.
 // kind is login (the failed sign-in delay or lock), email_send and sms_send (the per-account,
 // per-IP or per-number send limits), email_cooldown and sms_cooldown (a resend asked for too
-// soon), recovery_code (too many wrong recovery codes). Anything else counts as "other".
+// soon), recovery_code (too many wrong recovery codes), client_auth (too many failed client
+// authentications at the token, introspection or revocation endpoint). Anything else counts as
+// "other".
 func (m *Metrics) RateLimited(kind string) {
 	if m == nil {
 		return
