@@ -25,9 +25,10 @@ var ErrMalformedHash = errors.New("password: malformed or unsupported password h
 // t=3); docs/ARCHITECTURE.md ("Imported password hashes") lists them.
 const (
 	// MaxArgon2MemoryKiB (2 GiB), MaxArgon2Iterations and MaxArgon2Parallelism bound argon2id;
-	// MaxArgon2Work bounds memory × passes (4 GiB·passes: 2 GiB twice, or 1 GiB four times).
+	// MaxArgon2Work bounds memory × passes (4 GiB·passes: 2 GiB twice, 1 GiB four times, or
+	// 19 MiB a hundred times), which is what the work of a hash is.
 	MaxArgon2MemoryKiB   = 2 << 20
-	MaxArgon2Iterations  = 10
+	MaxArgon2Iterations  = 100
 	MaxArgon2Parallelism = 16
 	MaxArgon2Work        = 4 << 20
 
