@@ -689,8 +689,8 @@ func (c Config) Validate() error {
 	if c.Argon2Iterations < minArgon2Iterations || c.Argon2Iterations > password.MaxArgon2Iterations {
 		add("%s must be from %d (the OWASP minimum) to %d, not %d.", varArgon2Iterations, minArgon2Iterations, password.MaxArgon2Iterations, c.Argon2Iterations)
 	}
-	if c.Argon2Parallelism < 1 || c.Argon2Parallelism > password.MaxArgon2Parallelism {
-		add("%s must be from 1 to %d, not %d.", varArgon2Parallelism, password.MaxArgon2Parallelism, c.Argon2Parallelism)
+	if c.Argon2Parallelism < 1 { // at most 255 (a uint8), password.MaxArgon2Parallelism
+		add("%s must be at least 1.", varArgon2Parallelism)
 	}
 	if uint64(c.Argon2MemoryKiB)*uint64(c.Argon2Iterations) > password.MaxArgon2Work {
 		add("%s × %s must not exceed %d KiB (4 GiB passes).", varArgon2MemoryKiB, varArgon2Iterations, password.MaxArgon2Work)

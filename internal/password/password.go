@@ -29,7 +29,7 @@ const (
 	// 19 MiB a hundred times), which is what the work of a hash is.
 	MaxArgon2MemoryKiB   = 2 << 20
 	MaxArgon2Iterations  = 100
-	MaxArgon2Parallelism = 16
+	MaxArgon2Parallelism = 255 // lanes share the memory and passes: they add threads, not work
 	MaxArgon2Work        = 4 << 20
 
 	minSaltLen = 8 // RFC 9106 §3.1 recommends 16; 8 is the PHC string format minimum
