@@ -365,5 +365,6 @@ func limits(cfg *config.Config) idp.Limits {
 		EmailCodeTTL: cfg.EmailCodeTTL, EmailCodeMaxAttempts: cfg.EmailCodeMaxAttempts, EmailResendCooldown: cfg.EmailResendCooldown,
 		EmailSendLimitAccount: cfg.EmailSendLimitAccount, EmailSendLimitIP: cfg.EmailSendLimitIP,
 		LoginDelayAfter: cfg.LoginDelayAfter, LoginLockAfter: cfg.LoginLockAfter, LoginLockDuration: cfg.LoginLockDuration,
+		ClientAuthFailures: cfg.ClientAuthLimit, ClientAuthFailuresIP: cfg.ClientAuthLimitIP, ClientAuthWindow: cfg.ClientAuthWindow,
 	}
 }

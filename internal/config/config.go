@@ -70,6 +70,9 @@ const (
 	varLoginDelayAfter       = "IDP_LOGIN_DELAY_AFTER"
 	varLoginLockAfter        = "IDP_LOGIN_LOCK_AFTER"
 	varLoginLockDuration     = "IDP_LOGIN_LOCK_DURATION"
+	varClientAuthLimit       = "IDP_CLIENT_AUTH_LIMIT"
+	varClientAuthLimitIP     = "IDP_CLIENT_AUTH_LIMIT_IP"
+	varClientAuthWindow      = "IDP_CLIENT_AUTH_WINDOW"
 
 	varVonageAPIKey            = "VONAGE_API_KEY"
 	varVonageAPISecret         = "VONAGE_API_SECRET"
@@ -177,6 +180,10 @@ type Config struct {
 	LoginDelayAfter   int           // IDP_LOGIN_DELAY_AFTER: failed sign-ins before a growing delay, default 5
 	LoginLockAfter    int           // IDP_LOGIN_LOCK_AFTER: failed sign-ins before a temporary lock, default 20
 	LoginLockDuration time.Duration // IDP_LOGIN_LOCK_DURATION: how long the lock lasts, default 15m
+
+	ClientAuthLimit   int           // IDP_CLIENT_AUTH_LIMIT: failed client authentications per client id per window, default 20
+	ClientAuthLimitIP int           // IDP_CLIENT_AUTH_LIMIT_IP: the same per client IP, default 100
+	ClientAuthWindow  time.Duration // IDP_CLIENT_AUTH_WINDOW: the window of both, default 10m
 
 	// SMS two-step through Vonage Verify v2 when VonageAPIKey and VonageAPISecret are set; else,
 	// in development, the log verifier with the /dev/outbox page; in production SMS two-step is
@@ -296,6 +303,9 @@ func Default() Config {
 		LoginDelayAfter:      5,
 		LoginLockAfter:       20,
 		LoginLockDuration:    15 * time.Minute,
+		ClientAuthLimit:      20,
+		ClientAuthLimitIP:    100,
+		ClientAuthWindow:     10 * time.Minute,
 
 		VonageAPIURL:            "https://api.nexmo.com",
 		VonageVoiceFallback:     true,
@@ -404,6 +414,9 @@ func Load(getenv func(string) string) (Config, error) {
 	l.integer(varLoginDelayAfter, &c.LoginDelayAfter)
 	l.integer(varLoginLockAfter, &c.LoginLockAfter)
 	l.duration(varLoginLockDuration, &c.LoginLockDuration)
+	l.integer(varClientAuthLimit, &c.ClientAuthLimit)
+	l.integer(varClientAuthLimitIP, &c.ClientAuthLimitIP)
+	l.duration(varClientAuthWindow, &c.ClientAuthWindow)
 	l.str(varVonageAPIKey, &c.VonageAPIKey)
 	l.str(varVonageAPISecret, &c.VonageAPISecret)
 	l.str(varVonageBrandName, &c.VonageBrandName)
@@ -764,6 +777,12 @@ func (c Config) validateMail() []error {
 	if c.LoginLockDuration < time.Minute || c.LoginLockDuration > 24*time.Hour {
 		add("%s must be from 1m to 24h, not %s.", varLoginLockDuration, c.LoginLockDuration)
 	}
+	if c.ClientAuthLimit < 1 || c.ClientAuthLimitIP < 1 {
+		add("%s and %s must be at least 1 (now %d and %d).", varClientAuthLimit, varClientAuthLimitIP, c.ClientAuthLimit, c.ClientAuthLimitIP)
+	}
+	if c.ClientAuthWindow < time.Minute || c.ClientAuthWindow > 24*time.Hour {
+		add("%s must be from 1m to 24h, not %s.", varClientAuthWindow, c.ClientAuthWindow)
+	}
 	return errs
 }
 
@@ -852,6 +871,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login_delay_after", c.LoginDelayAfter),
 		slog.Int("login_lock_after", c.LoginLockAfter),
 		dur("login_lock_duration", c.LoginLockDuration),
+		slog.Int("client_auth_limit", c.ClientAuthLimit),
+		slog.Int("client_auth_limit_ip", c.ClientAuthLimitIP),
+		dur("client_auth_window", c.ClientAuthWindow),
 		slog.String("sms", c.SMSVerifier()),
 		slog.String("vonage_api_key", setOrUnset(c.VonageAPIKey)),
 		slog.String("vonage_api_secret", setOrUnset(c.VonageAPISecret)),

@@ -229,6 +229,7 @@ func TestLoad(t *testing.T) {
 			"SENDER_EMAIL": "no-reply@acme.test", "SENDER_NAME": "Acme Pay", "IDP_EMAIL_CODE_TTL": "5m",
 			"IDP_EMAIL_CODE_MAX_ATTEMPTS": "3", "IDP_EMAIL_RESEND_COOLDOWN": "30s", "IDP_EMAIL_SEND_LIMIT_ACCOUNT": "4",
 			"IDP_EMAIL_SEND_LIMIT_IP": "10", "IDP_LOGIN_DELAY_AFTER": "3", "IDP_LOGIN_LOCK_AFTER": "10", "IDP_LOGIN_LOCK_DURATION": "30m",
+			"IDP_CLIENT_AUTH_LIMIT": "7", "IDP_CLIENT_AUTH_LIMIT_IP": "30", "IDP_CLIENT_AUTH_WINDOW": "5m",
 			"IDP_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "IDP_METRICS_ADDR": "127.0.0.1:9100",
 			"IDP_AUDIT_RETENTION": "8760h", "IDP_HOUSEKEEPING_INTERVAL": "5m", "IDP_SHUTDOWN_DRAIN": "3s",
 			"VONAGE_API_KEY": "vkey", "VONAGE_API_SECRET": vonageSecret, "VONAGE_BRAND_NAME": "Acme",
@@ -253,6 +254,7 @@ func TestLoad(t *testing.T) {
 				SenderEmail: "no-reply@acme.test", SenderName: "Acme Pay", EmailCodeTTL: 5 * time.Minute,
 				EmailCodeMaxAttempts: 3, EmailResendCooldown: 30 * time.Second, EmailSendLimitAccount: 4,
 				EmailSendLimitIP: 10, LoginDelayAfter: 3, LoginLockAfter: 10, LoginLockDuration: 30 * time.Minute,
+				ClientAuthLimit: 7, ClientAuthLimitIP: 30, ClientAuthWindow: 5 * time.Minute,
 				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")},
 				MetricsAddr:    "127.0.0.1:9100", AuditRetention: 8760 * time.Hour, HousekeepingInterval: 5 * time.Minute, ShutdownDrain: 3 * time.Second,
 				VonageAPIKey: "vkey", VonageAPISecret: vonageSecret, VonageBrandName: "Acme", VonageAPIURL: "https://vonage.test",
@@ -452,6 +454,7 @@ func TestValidate(t *testing.T) {
 		{"email code limits", false, func(c *Config) { c.EmailCodeMaxAttempts, c.EmailCodeTTL = 0, time.Second }, []string{"IDP_EMAIL_CODE_MAX_ATTEMPTS", "IDP_EMAIL_CODE_TTL"}},
 		{"bad trusted proxy and metrics on the public port", false, func(c *Config) { c.MetricsAddr = ":8080" }, []string{"IDP_METRICS_ADDR"}},
 		{"login lock below delay", false, func(c *Config) { c.LoginDelayAfter, c.LoginLockAfter = 5, 5 }, []string{"IDP_LOGIN_LOCK_AFTER"}},
+		{"client auth limits", false, func(c *Config) { c.ClientAuthLimit, c.ClientAuthWindow = 0, time.Second }, []string{"IDP_CLIENT_AUTH_LIMIT", "IDP_CLIENT_AUTH_WINDOW"}},
 		{"everything at once", true, func(c *Config) {
 			c.Issuer, c.SecretKey, c.Port, c.LogLevel, c.Argon2Iterations = "http://x", "", -1, "loud", 1
 		}, []string{"ISSUER", "SECRET_KEY", "PORT", "IDP_LOG_LEVEL", "IDP_ARGON2_ITERATIONS"}},
