@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fintech-idp/idp/internal/config"
 	"github.com/fintech-idp/idp/internal/store"
 	"github.com/fintech-idp/idp/internal/userimport"
 )
@@ -120,6 +121,10 @@ func cmdUsersImport(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("users import: %w", err)
 	}
 	printImportReport(e.stdout, rep, *update, *dryRun, time.Since(start))
+	if rep.TwoStep > 0 && cfg.SMSVerifier() == config.SMSNone {
+		// They have no recovery codes before their first sign-in, so only SMS lets them in.
+		fmt.Fprintf(e.stderr, "warning: %d imported users have two-step on, but without VONAGE_API_KEY/VONAGE_API_SECRET no SMS code can be sent: they cannot sign in until Vonage is configured (their recovery codes come with their first sign-in)\n", rep.TwoStep)
+	}
 	if !*dryRun {
 		ev := &store.AuditEvent{Type: "users.imported", Detail: map[string]string{
 			"by": "cli", "lines": strconv.Itoa(rep.Lines), "created": strconv.Itoa(rep.Created), "updated": strconv.Itoa(rep.Updated),

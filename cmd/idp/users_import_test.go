@@ -223,3 +223,19 @@ func TestUsersImportBadInvocation(t *testing.T) {
 		})
 	}
 }
+
+// TestUsersImportWarnsWithoutSMS: two-step users imported where no SMS can be sent (production
+// without Vonage) could not sign in; the command says so.
+func TestUsersImportWarnsWithoutSMS(t *testing.T) {
+	env := cliEnv(t, map[string]string{"IDP_ENV": "production", "ISSUER": "https://id.example.com",
+		"SECRET_KEY": strings.Repeat("s", 40), "BREVO_API_KEY": "x", "SENDER_EMAIL": "id@example.com"})
+	file := writeFile(t, "u.csv", "email,password_hash,email_verified,phone,mfa_enabled\nbob@example.com,"+cliBcrypt+",t,+447400123456,t\n")
+	out, errOut, err := runCLI(t, env, "", "users", "import", file)
+	if err != nil || !strings.Contains(out, "1 created") {
+		t.Fatalf("import: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "warning: 1 imported users have two-step on, but without VONAGE_API_KEY/VONAGE_API_SECRET") {
+		t.Errorf("no warning:\n%s", errOut)
+	}
+	noSecrets(t, out, errOut)
+}

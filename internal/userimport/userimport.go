@@ -71,6 +71,7 @@ type Report struct {
 	Updated   int
 	Unchanged int // existing users that already matched, and (Differs of them) those that differ but --update was not given
 	Differs   int
+	TwoStep   int // lines with mfa_enabled that were created or updated
 	Rejected  []Rejected
 }
 
@@ -176,7 +177,10 @@ func Run(ctx context.Context, st store.Store, r io.Reader, o Options) (Report, e
 		if err != nil {
 			return rep, fmt.Errorf("import lines %d to %d: %w", batch[0].Line, batch[len(batch)-1].Line, err)
 		}
-		for _, r := range res {
+		for i, r := range res {
+			if (r.Outcome == store.ImportCreated || r.Outcome == store.ImportUpdated) && batch[i].MFAEnabled {
+				rep.TwoStep++
+			}
 			switch r.Outcome {
 			case store.ImportCreated:
 				rep.Created++
