@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +27,7 @@ import (
 // turns ready, and says why, until `idp keys rotate` seals a new key with the new SECRET_KEY.
 func TestBackupRestoreDrillPostgres(t *testing.T) {
 	pgtest.BaseURL(t) // skips, or fails when IDP_TEST_DB_REQUIRED=1, without a test database
-	requirePGClientTools(t)
+	pgtest.RequireClientTools(t)
 	ctx := context.Background()
 	secret := strings.Repeat("pg-drill-secret-", 3)
 	// Whole databases (public schema), as an operator would back up and restore them.
@@ -119,21 +117,6 @@ func TestBackupRestoreDrillPostgres(t *testing.T) {
 func verifiesWith(ctx context.Context, p *testIdP, jwt string) error {
 	_, err := oidc.NewRemoteKeySet(ctx, p.issuer+"/keys").VerifySignature(ctx, jwt)
 	return err
-}
-
-// requirePGClientTools skips the test when pg_dump or pg_restore is not on PATH, and fails it
-// instead when IDP_TEST_DB_REQUIRED=1: CI installs the PostgreSQL client tools with the server
-// (.ci/run), so there a missing tool must not pass as a skipped drill.
-func requirePGClientTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"pg_dump", "pg_restore"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("IDP_TEST_DB_REQUIRED") == "1" {
-				t.Fatalf("IDP_TEST_DB_REQUIRED=1 but %s is not on PATH (apt-get install postgresql-client)", tool)
-			}
-			t.Skipf("%s is not on PATH; install the PostgreSQL client tools to run this test", tool)
-		}
-	}
 }
 
 // reopenRP serves a relying party again on the address of one that has stopped (a subtest's

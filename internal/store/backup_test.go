@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -304,17 +303,6 @@ func wantOnlyDatabaseFiles(t *testing.T, dir string) {
 	}
 }
 
-// pgTools skips the test when pg_dump or pg_restore is not on PATH (even in CI: the PostgreSQL
-// server package ships them, so they are normally there).
-func pgTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"pg_dump", "pg_restore"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not on PATH; install the PostgreSQL client tools to run this test", tool)
-		}
-	}
-}
-
 // withSearchPath returns databaseURL with search_path set to schema.
 func withSearchPath(t *testing.T, databaseURL, schema string) string {
 	t.Helper()
@@ -342,7 +330,7 @@ func currentSchema(t *testing.T, databaseURL string) string {
 // Both layouts: the IdP in a schema of its own (search_path in DATABASE_URL) and in public.
 func TestPostgresBackupRestore(t *testing.T) {
 	pgtest.BaseURL(t)
-	pgTools(t)
+	pgtest.RequireClientTools(t)
 	for _, tc := range []struct {
 		name   string
 		source func(t testing.TB) string

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,21 @@ func BaseURL(t testing.TB) string {
 		t.Skip("IDP_TEST_DATABASE_URL not set; set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests")
 	}
 	return u
+}
+
+// RequireClientTools skips the test when pg_dump or pg_restore is not on PATH, and fails it
+// instead when IDP_TEST_DB_REQUIRED=1: CI installs the PostgreSQL client tools (.ci/run), so
+// there a missing tool must not pass as a skipped backup test.
+func RequireClientTools(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("IDP_TEST_DB_REQUIRED") == "1" {
+				t.Fatalf("IDP_TEST_DB_REQUIRED=1 but %s is not on PATH (apt-get install postgresql-client)", tool)
+			}
+			t.Skipf("%s is not on PATH; install the PostgreSQL client tools to run this test", tool)
+		}
+	}
 }
 
 // FreshSchema creates a schema of its own for one test and returns the database URL with
