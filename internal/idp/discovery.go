@@ -52,8 +52,15 @@ func (s *Server) discovery(r *http.Request) *oidc.DiscoveryConfiguration {
 	return d
 }
 
+// discoveryDocument is the library's document plus the members its struct does not know.
+type discoveryDocument struct {
+	*oidc.DiscoveryConfiguration
+	// RFC 9207 §3: every authorization response carries iss (see addIss).
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+}
+
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	b, err := json.MarshalIndent(s.discovery(r), "", "  ")
+	b, err := json.MarshalIndent(discoveryDocument{s.discovery(r), true}, "", "  ")
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "discovery", "error", err)
 		http.Error(w, msgInternal, http.StatusInternalServerError)

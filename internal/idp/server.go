@@ -218,7 +218,8 @@ const (
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestContext, s.securityHeaders, tracing.Middleware(metrics.RoutePattern), s.metrics.Middleware)
+	r.Use(s.requestContext, s.securityHeaders, tracing.Middleware(metrics.RoutePattern), s.metrics.Middleware,
+		s.limitBody, s.addIss)
 	issuerCtx := op.NewIssuerInterceptor(s.provider.IssuerFromRequest)
 	csrf := http.NewCrossOriginProtection()
 	// A request without Sec-Fetch-Site is judged by Origin against Host. Behind a proxy that
@@ -240,14 +241,14 @@ func (s *Server) routes() http.Handler {
 	r.Get(brandLogoPath, s.handleBrandLogo)
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
-	r.With(noCORS, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
+	r.With(noCORS, s.authorizeChecks, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
 	r.With(noCORS, s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(noCORS, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
-	r.With(noStore, formOnly, s.countGrants, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
+	r.With(noStore, formOnly, s.countGrants, tokenChecks, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
 	r.With(noStore, formOnly, s.clientAuth, s.apiErrors).Handle("/oauth/introspect", s.provider)
 	r.With(noStore, formOnly, s.clientAuth, s.apiErrors).Handle("/revoke", s.provider)
-	r.With(noStore, noQueryToken, s.apiErrors).Handle("/userinfo", s.provider)
+	r.With(noStore, noQueryToken, s.userinfoErrors).Handle("/userinfo", s.provider)
 	r.Handle("/keys", s.provider)
 
 	// Hosted pages. Cross-origin form posts are refused here only (the protocol endpoints follow

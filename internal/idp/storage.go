@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -242,7 +243,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	if err != nil {
 		return "", "", time.Time{}, s.serverErr(ctx, "refresh token", err)
 	}
-	refresh = "rt_" + refresh
+	refresh = refreshTokenPrefix + refresh
 	p, err := s.issueParams(ctx, req, current, true)
 	if err != nil {
 		return "", "", time.Time{}, err
@@ -394,6 +395,10 @@ func (s *opStorage) checkUserActive(ctx context.Context, userID string) error {
 // refreshIDPrefix marks a refresh token hash handed from GetRefreshTokenInfo to RevokeToken.
 const refreshIDPrefix = "rth_"
 
+// refreshTokenPrefix starts every refresh token we issue, so that one sent where an access token
+// was expected is recognised.
+const refreshTokenPrefix = "rt_"
+
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	rt, err := s.st.GetRefreshToken(ctx, hashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
@@ -405,10 +410,18 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 	return rt.Subject, refreshIDPrefix + rt.Hash, nil
 }
 
+// RevokeToken gets the refresh token's hash (refreshIDPrefix) from GetRefreshTokenInfo, an access
+// token's id, or, when the client sent a refresh token with token_type_hint=access_token, the
+// raw refresh token: the library then skips the refresh lookup, and RFC 7009 §2.1 asks the server
+// to widen its search when the hint is wrong.
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
 	now := s.now()
-	if len(tokenOrID) > len(refreshIDPrefix) && tokenOrID[:len(refreshIDPrefix)] == refreshIDPrefix {
-		rt, err := s.st.GetRefreshToken(ctx, tokenOrID[len(refreshIDPrefix):])
+	hash, isRefresh := strings.CutPrefix(tokenOrID, refreshIDPrefix)
+	if !isRefresh && strings.HasPrefix(tokenOrID, refreshTokenPrefix) {
+		hash, isRefresh = hashToken(tokenOrID), true
+	}
+	if isRefresh && hash != "" {
+		rt, err := s.st.GetRefreshToken(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
