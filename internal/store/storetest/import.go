@@ -248,3 +248,50 @@ func testIssueFirstRecoveryCodesRace(t *testing.T, e *env) {
 		t.Fatalf("%d callers stored codes, %d codes stored; want 1 and 1", wins, n)
 	}
 }
+
+// testImportSignupRace: imports and signups of one address at once create exactly one user; a
+// losing signup gets ErrConflict, a losing import line fails with ErrConflict (it raced the
+// insert) or finds the winner (differs or unchanged), and no transaction is aborted.
+func testImportSignupRace(t *testing.T, e *env) {
+	const callers = 12
+	email := e.id("race") + "@example.com"
+	outcomes := make([]store.ImportOutcome, callers)
+	ids := make([]string, callers)
+	for i := range ids {
+		ids[i] = e.id("racer")
+	}
+	errs := race(callers, func(i int) error {
+		id := ids[i]
+		if i%2 == 0 {
+			return e.racer(i).CreateUser(e.ctx, &store.User{ID: id, Email: email, PasswordHash: importHashB, CreatedAt: e.now, UpdatedAt: e.now})
+		}
+		res, err := e.racer(i).ImportUsers(e.ctx, []store.ImportUser{{Line: 1, ID: id, Email: email, PasswordHash: importHashA}}, false, false, e.now)
+		if err != nil {
+			return err
+		}
+		outcomes[i] = res[0].Outcome
+		if res[0].Outcome == store.ImportFailed && !errors.Is(res[0].Err, store.ErrConflict) {
+			return fmt.Errorf("import line failed with %v", res[0].Err)
+		}
+		return nil
+	})
+	created := 0
+	for i, err := range errs {
+		switch {
+		case i%2 == 0 && err == nil:
+			created++
+		case i%2 == 0 && !errors.Is(err, store.ErrConflict):
+			t.Fatalf("signup %d: %v", i, err)
+		case i%2 == 1 && err != nil:
+			t.Fatalf("import %d: %v", i, err)
+		case i%2 == 1 && outcomes[i] == store.ImportCreated:
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d callers created the user, want 1 (imports: %v)", created, outcomes)
+	}
+	if _, err := e.s.GetUserByEmail(e.ctx, email); err != nil {
+		t.Fatal(err)
+	}
+}
