@@ -14,7 +14,7 @@ import (
 )
 
 // smsOutboxRow is one text message or call on /dev/outbox: code, channel, number.
-var smsOutboxRow = regexp.MustCompile(`<code class="sms-code">(\d{6})</code></strong> by (\w+)<br><span class="muted">to ([^ <]+) `)
+var smsOutboxRow = regexp.MustCompile(`<code class="sms-code">(\d{6})</code></p>\s*<p>by (\w+)<br><span class="muted">to ([^ <]+) `)
 
 // smsSent lists the codes the log verifier sent to phone, newest first, as {code, channel}.
 func smsSent(t *testing.T, idp *testIdP, phone string) [][2]string {
