@@ -290,8 +290,13 @@ func (f *flowEnv) rebind(t *testing.T, p *testIdP) {
 
 func setupFlowWith(t *testing.T, databaseURL string, extra map[string]string) *flowEnv {
 	t.Helper()
+	return setupFlowOn(t, startRP(t), databaseURL, extra)
+}
+
+// setupFlowOn is setupFlowWith with a relying party the caller owns (one that must outlive t).
+func setupFlowOn(t *testing.T, r *rp, databaseURL string, extra map[string]string) *flowEnv {
+	t.Helper()
 	p := startIdP(t, databaseURL, extra)
-	r := startRP(t)
 	f := &flowEnv{idp: p, rp: r, email: "ada@example.com", password: "correct horse battery staple"}
 	p.cli(t, f.password+"\n", "users", "create", "--email", "Ada@Example.com", "--password-stdin", "--verified")
 	out := p.cli(t, "", "clients", "create", "--id", "bank-web", "--type", "web", "--name", "Bank",

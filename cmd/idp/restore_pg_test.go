@@ -4,9 +4,6 @@ import (
 	"context"
 	"io"
 	"maps"
-	"net"
-	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,14 +40,17 @@ func TestBackupRestoreDrillPostgres(t *testing.T) {
 		return p
 	}
 
-	// The first IdP lives in a subtest: its cleanups stop it (and the relying party) when it ends.
+	// The first IdP lives in a subtest: its cleanups stop it when it ends. The relying party
+	// outlives it: the redirect URI registered for the client, restored unchanged from the backup,
+	// must still reach this test (listening again on its port later could find it taken).
+	relyingParty := startRP(t)
 	var (
 		f        *flowEnv
 		before   *oauth2.Token
 		beforeID string // the ID token issued before the backup
 	)
 	if !t.Run("backup of a live IdP", func(t *testing.T) {
-		f = setupFlowWith(t, source, map[string]string{"SECRET_KEY": secret})
+		f = setupFlowOn(t, relyingParty, source, map[string]string{"SECRET_KEY": secret})
 		before, _, _ = f.login(t, newBrowser(t))
 		if before.RefreshToken == "" {
 			t.Fatal("no refresh token despite offline_access")
@@ -64,7 +64,6 @@ func TestBackupRestoreDrillPostgres(t *testing.T) {
 		t.FailNow()
 	}
 
-	f.rp = reopenRP(t, f.rp)
 	p2 := startIdP(t, target, map[string]string{"SECRET_KEY": secret})
 	f.rebind(t, p2)
 	refreshed, err := f.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: before.RefreshToken}).Token()
@@ -117,25 +116,6 @@ func TestBackupRestoreDrillPostgres(t *testing.T) {
 func verifiesWith(ctx context.Context, p *testIdP, jwt string) error {
 	_, err := oidc.NewRemoteKeySet(ctx, p.issuer+"/keys").VerifySignature(ctx, jwt)
 	return err
-}
-
-// reopenRP serves a relying party again on the address of one that has stopped (a subtest's
-// cleanup closed it), so that the redirect URI registered for the client, restored unchanged from
-// the backup, still reaches the test. It answers as startRP's does.
-func reopenRP(t *testing.T, old *rp) *rp {
-	t.Helper()
-	l, err := net.Listen("tcp", strings.TrimPrefix(old.url, "http://"))
-	if err != nil {
-		t.Fatalf("listen again on the relying party's address: %v", err)
-	}
-	r := &rp{url: old.url, codes: make(chan url.Values, 8)}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.codes <- req.URL.Query()
-		_, _ = io.WriteString(w, "rp ok")
-	})}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return r
 }
 
 // serveFails runs `idp serve` configured like like plus extra and returns the error it stops
