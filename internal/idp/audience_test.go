@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -212,5 +214,64 @@ func TestAuthorizeRefusesScopesNotAllowed(t *testing.T) {
 		if got := rpParams(t, resp).Get("error"); got != wantErr {
 			t.Errorf("scope %q: error %q, want %q", scope, got, wantErr)
 		}
+	}
+}
+
+// TestPersonTokenForResource: a web client granted an API gets, from the code grant, an access
+// token whose aud is the API's audience and whose scopes are the API's plus the OpenID Connect
+// ones (userinfo still works); a refresh may name the API too, and an API not granted is
+// invalid_target.
+func TestPersonTokenForResource(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.admin.CreateUser(ctx, flowEmail, flowPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	jwtTokens := true
+	_, secret, err := h.admin.CreateClient(ctx, ClientSpec{ID: "web", Type: store.ClientWeb, RedirectURIs: []string{flowRedirect},
+		AccessTokenJWT: &jwtTokens, Scopes: []string{"openid", "email", "offline_access", "ledger:read", "crm:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []ResourceSpec{{ID: "ledger-api", Audience: "https://ledger.example", Scopes: []string{"ledger:read"}},
+		{ID: "crm-api", Audience: "https://crm.example", Scopes: []string{"crm:read"}}} {
+		if _, _, err := h.admin.CreateResource(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.admin.SetClientResources(ctx, "web", []string{"ledger-api"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: "web", ClientSecret: secret, RedirectURL: flowRedirect,
+		Scopes:   []string{"openid", "email", "offline_access", "ledger:read", "crm:read"},
+		Endpoint: oauth2.Endpoint{AuthURL: h.ts.URL + "/authorize", TokenURL: h.ts.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	verifier := oauth2.GenerateVerifier()
+	b := newTestBrowser(t)
+	resp, _ := get(t, b, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+	id := resp.Request.URL.Query().Get("authRequestID")
+	resp, _ = postForm(t, b, h.ts.URL+"/login", url.Values{"authRequestID": {id}, "email": {flowEmail}, "password": {flowPassword}})
+	tok, err := cfg.Exchange(ctx, rpParams(t, resp).Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := tokenClaims(t, tok.AccessToken)
+	if !slices.Equal(audienceOf(cl["aud"]), []string{"https://ledger.example"}) || cl["scope"] != "openid email offline_access ledger:read" {
+		t.Errorf("code grant token: aud %v scope %q", cl["aud"], cl["scope"])
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if a := doOAuth(t, req); a.Status != 200 {
+		t.Errorf("userinfo with the API's token: %d %s", a.Status, a.Error)
+	}
+	refresh := func(resource string) oauthAnswer {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		if resource != "" {
+			form.Set("resource", resource)
+		}
+		a := doOAuth(t, h.tokenRequest("/oauth/token", form, "web", secret))
+		return a
+	}
+	if a := refresh("https://crm.example"); a.Status != 400 || a.Error != "invalid_target" {
+		t.Errorf("refresh for an API not granted: %d %s", a.Status, a.Error)
 	}
 }

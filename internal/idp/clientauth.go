@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
@@ -24,7 +25,7 @@ import (
 //   - the method the request uses must be the client's registered token_endpoint_auth_method
 //     (RFC 7591 §2): a client_secret_basic client sending client_secret_post is refused;
 //   - a secret or assertion check reserves an attempt per client id and per client IP in the store
-//     first (HitCounter, one atomic statement) and gives it back when the check passes, so that
+//     first (ReserveAttempt, one atomic statement) and gives it back when the check passes, so that
 //     any number of parallel wrong secrets gets at most the limit of argon2id checks, on every
 //     replica together; beyond it the answer is 429 with Retry-After;
 //   - private_key_jwt assertions (RFC 7523) are verified against the client's registered JWKS,
@@ -284,34 +285,40 @@ func (l *clientAuthLimiter) keys(ctx context.Context, clientID string) []struct 
 	}
 }
 
-// check reserves one attempt on each key (one atomic HitCounter each) before it runs the
-// expensive verify; beyond a limit verify does not run and the answer is 429. A passing verify
-// gives its attempts back, so that only failures count.
+// check reserves one attempt on each key before it runs the expensive verify (ReserveAttempt:
+// one atomic statement counts and decides); once a key has its limit of counted failures it is
+// locked for the window and verify does not run: the answer is 429. A passing verify gives its
+// attempts back (ReleaseAttempt), so that only failures count.
 func (l *clientAuthLimiter) check(ctx context.Context, clientID string, verify func() bool) error {
 	now, window := l.now(), l.window()
-	keys := l.keys(ctx, clientID)
 	var reserved []string
-	for _, k := range keys {
-		c, err := l.st.HitCounter(ctx, k.key, window, now)
+	for _, k := range l.keys(ctx, clientID) {
+		res, err := l.st.ReserveAttempt(ctx, k.key, store.AttemptRule{Window: window, LockAfter: k.limit, Lock: window}, now)
 		if err != nil {
 			return err
 		}
-		reserved = append(reserved, k.key)
-		if c.Count > k.limit {
+		if !res.Allowed {
+			l.release(ctx, reserved)
 			return &clientAuthError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
 				description: "Too many failed client authentications. Try again later.",
-				retryAfter:  c.WindowStart.Add(window).Sub(now)}
+				retryAfter:  res.RetryAt.Sub(now)}
 		}
+		reserved = append(reserved, k.key)
 	}
 	if !verify() {
 		return errClientAuth(msgClientAuthFailed)
 	}
-	for _, k := range reserved {
-		if err := l.st.ReleaseHit(context.WithoutCancel(ctx), k, window, now); err != nil {
-			return err
+	l.release(ctx, reserved)
+	return nil
+}
+
+// release gives reserved attempts back (the check passed, or did not run).
+func (l *clientAuthLimiter) release(ctx context.Context, keys []string) {
+	for _, k := range keys {
+		if err := l.st.ReleaseAttempt(context.WithoutCancel(ctx), k); err != nil {
+			slog.Default().ErrorContext(ctx, "client authentication: release attempt", "error", err)
 		}
 	}
-	return nil
 }
 
 // AuthorizeClientIDSecret is where every library path for client authentication ends. The

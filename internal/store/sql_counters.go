@@ -63,18 +63,6 @@ func (s *sqlStore) ResetCounter(ctx context.Context, key string) error {
 	return err
 }
 
-// ReleaseHit is one conditional UPDATE, so that concurrent releases each take back one hit and
-// the count never goes below zero. A window that has run out is left alone: the next hit
-// restarts it anyway.
-func (s *sqlStore) ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error {
-	if window <= 0 {
-		return errCounterWindow
-	}
-	_, err := s.wr.exec(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0 AND window_start > ?`,
-		key, windowCutoff(now, window))
-	return err
-}
-
 var errAttemptRule = errors.New("store: an attempt rule needs a positive window")
 
 // noLock stands in for "never locked" in the SQL, so that one statement serves every rule.

@@ -757,11 +757,6 @@ type Store interface {
 	// ResetCounter deletes the counter (e.g. after a successful login). Unknown keys are not an
 	// error.
 	ResetCounter(ctx context.Context, key string) error
-	// ReleaseHit takes back one hit of the counter key: a caller that reserved an attempt with
-	// HitCounter before an expensive check, and the check passed, gives the attempt back. In one
-	// atomic statement Count goes down by one when it is above zero and the window (of length
-	// window) is still running at now; otherwise nothing changes. Unknown keys are not an error.
-	ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error
 
 	// ReserveAttempt counts one attempt on key before the caller checks it, and decides in the same
 	// atomic statement whether it may go ahead under rule (safe across replicas: of any number of

@@ -175,46 +175,6 @@ func testClientAssertions(t *testing.T, e *env) {
 	must(t, e.s.UseClientAssertion(e.ctx, c.ID, "jti-1", exp.Add(time.Minute)))
 }
 
-// testReleaseHit: a release takes back one hit while the window runs, never below zero; a window
-// that ran out and unknown keys are left alone.
-func testReleaseHit(t *testing.T, e *env) {
-	key := e.id("client-auth:")
-	for range 3 {
-		_, err := e.s.HitCounter(e.ctx, key, time.Minute, e.now)
-		must(t, err)
-	}
-	count := func(at time.Time) int {
-		t.Helper()
-		c, err := e.s.GetCounter(e.ctx, key, time.Minute, at)
-		must(t, err)
-		return c.Count
-	}
-	must(t, e.s.ReleaseHit(e.ctx, key, time.Minute, e.now.Add(time.Second)))
-	if got := count(e.now.Add(time.Second)); got != 2 {
-		t.Fatalf("count %d after 3 hits and a release", got)
-	}
-	for range 4 {
-		must(t, e.s.ReleaseHit(e.ctx, key, time.Minute, e.now.Add(time.Second)))
-	}
-	if got := count(e.now.Add(time.Second)); got != 0 {
-		t.Fatalf("count %d after more releases than hits", got)
-	}
-	c, err := e.s.HitCounter(e.ctx, key, time.Minute, e.now.Add(2*time.Second))
-	must(t, err)
-	if c.Count != 1 {
-		t.Fatalf("hit after releases gave count %d", c.Count)
-	}
-	// The window ran out: the release changes nothing, and the next hit starts a new window.
-	must(t, e.s.ReleaseHit(e.ctx, key, time.Minute, e.now.Add(time.Minute)))
-	c, err = e.s.HitCounter(e.ctx, key, time.Minute, e.now.Add(time.Minute))
-	must(t, err)
-	if c.Count != 1 || !c.WindowStart.Equal(e.now.Add(time.Minute)) {
-		t.Fatalf("after the window: %+v", c)
-	}
-	must(t, e.s.ReleaseHit(e.ctx, e.id("never-hit"), time.Minute, e.now))
-	wantSomeErr(t, e.s.ReleaseHit(e.ctx, key, 0, e.now))
-}
-
 // testClientAssertionRace: "of any number of calls with the same client and jti, concurrent or
 // not, exactly one succeeds".
 func testClientAssertionRace(t *testing.T, e *env) {
@@ -223,29 +183,4 @@ func testClientAssertionRace(t *testing.T, e *env) {
 		return e.racer(i).UseClientAssertion(e.ctx, c.ID, "jti-race", e.now.Add(time.Minute))
 	})
 	oneWinner(t, errs, store.ErrConflict)
-}
-
-// testReleaseRace: concurrent reservations and releases of one counter: every hit gets its own
-// count, and once every reservation is given back the count is zero, never below.
-func testReleaseRace(t *testing.T, e *env) {
-	key := e.id("client-auth:")
-	errs := race(racers, func(i int) error {
-		s := e.racer(i)
-		if _, err := s.HitCounter(e.ctx, key, time.Hour, e.now); err != nil {
-			return err
-		}
-		return s.ReleaseHit(e.ctx, key, time.Hour, e.now)
-	})
-	for _, err := range errs {
-		must(t, err)
-	}
-	errs = race(racers, func(i int) error { return e.racer(i).ReleaseHit(e.ctx, key, time.Hour, e.now) })
-	for _, err := range errs {
-		must(t, err)
-	}
-	c, err := e.s.GetCounter(e.ctx, key, time.Hour, e.now)
-	must(t, err)
-	if c.Count != 0 {
-		t.Fatalf("count %d after every hit was released", c.Count)
-	}
 }

@@ -79,9 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Resources", testResources},
 		{"ClientResources", testClientResources},
 		{"ClientAssertions", testClientAssertions},
-		{"ReleaseHit", testReleaseHit},
 		{"ConcurrentClientAssertions", testClientAssertionRace},
-		{"ConcurrentReleaseHits", testReleaseRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +112,6 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (store.Store, store.Sto
 		{"ConcurrentIssueFirstRecoveryCodes", testIssueFirstRecoveryCodesRace},
 		{"ConcurrentImportAndSignup", testImportSignupRace},
 		{"ConcurrentClientAssertions", testClientAssertionRace},
-		{"ConcurrentReleaseHits", testReleaseRace},
 		{"WithLock", testWithLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
