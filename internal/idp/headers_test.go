@@ -1,10 +1,13 @@
 package idp
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/fintech-idp/idp/internal/store"
 )
 
 // TestSecurityHeadersOnEveryResponse: pages, the API, JWKS, probes, static files and errors all
@@ -63,5 +66,42 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCORSOnlyOnTheBackChannel: a spa client's origin gets CORS (without credentials) on the
+// token endpoint; the endpoints a browser navigates to never answer CORS, preflight or not.
+func TestCORSOnlyOnTheBackChannel(t *testing.T) {
+	h := newHarness(t)
+	const origin = "https://spa.example.test"
+	if _, _, err := h.admin.CreateClient(context.Background(), ClientSpec{ID: "spa", Type: store.ClientSPA,
+		RedirectURIs: []string{origin + "/callback"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		cors         bool
+	}{
+		{http.MethodOptions, "/oauth/token", true},
+		{http.MethodOptions, "/authorize", false},
+		{http.MethodGet, "/authorize?client_id=spa", false},
+		{http.MethodOptions, "/authorize/callback", false},
+		{http.MethodGet, "/end_session", false},
+		{http.MethodGet, "/login", false},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Header.Set("Origin", origin)
+		if tc.method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+		}
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, req)
+		got := rec.Result().Header.Get("Access-Control-Allow-Origin")
+		if tc.cors != (got == origin) || !tc.cors && got != "" {
+			t.Errorf("%s %s: Access-Control-Allow-Origin = %q, want CORS %v", tc.method, tc.path, got, tc.cors)
+		}
+		if c := rec.Result().Header.Get("Access-Control-Allow-Credentials"); c != "" {
+			t.Errorf("%s %s: Access-Control-Allow-Credentials = %q", tc.method, tc.path, c)
+		}
 	}
 }
