@@ -155,4 +155,3 @@ func printImportReport(w io.Writer, rep userimport.Report, update, dryRun bool, 
 		fmt.Fprintf(w, "%d of the unchanged already exist with other values; --update writes the file's values\n", rep.Differs)
 	}
 }
-

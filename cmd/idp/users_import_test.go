@@ -19,8 +19,8 @@ const (
 // importCSV is a Flask users table as `psql \copy … CSV HEADER` writes it (t/f booleans,
 // timestamps without a zone), with the source app's own column names.
 var importCSV = strings.Join([]string{
-	"id,email,password_hash,is_verified,phone_number,mfa_enabled,created_at", // line 1
-	"1, Ada@Example.COM ," + cliPBKDF2 + ",t,,f,2023-01-02 03:04:05.123456",    // 2: created
+	"id,email,password_hash,is_verified,phone_number,mfa_enabled,created_at",    // line 1
+	"1, Ada@Example.COM ," + cliPBKDF2 + ",t,,f,2023-01-02 03:04:05.123456",     // 2: created
 	"2,bob@example.com," + cliBcrypt + ",f,+447400123456,t,2023-02-03 04:05:06", // 3: created, two-step, unverified
 	"3,carol@example.com,scrypt:2097152:8:1$salt$abab,t,,f,",                    // 4: scrypt N above 2^20
 	"4,dave@example.com," + cliScrypt + ",t,+4915112345678,t,",                  // 5: phone in DE, only GB allowed
