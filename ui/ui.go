@@ -33,7 +33,7 @@ type Pages struct {
 }
 
 // PageNames lists every page; Parse fails when one is missing, so a typo is a start-up error.
-var PageNames = []string{"login", "error", "logout", "logged_out", "signup", "code", "reset_request", "reset_password", "account", "outbox", "mfa", "mfa_recovery", "mfa_enrol", "recovery_codes"}
+var PageNames = []string{"login", "error", "logout", "logged_out", "signup", "code", "reset_request", "reset_password", "account", "outbox", "mfa", "mfa_recovery", "mfa_enrol", "recovery_codes", "consent"}
 
 // Parse parses the layout with each page from the embedded templates.
 func Parse() (*Pages, error) { return ParseWith("") }

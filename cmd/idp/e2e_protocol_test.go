@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -126,5 +127,48 @@ func (f *flowEnv) signOutEverywhere(t *testing.T, b *http.Client) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign out everywhere: %d", resp.StatusCode)
+	}
+}
+
+// TestEndToEndOfflineConsent: a public (spa) app allowed offline_access gets a refresh token only
+// after the person allows it on the consent page; x/oauth2 is the app, PKCE without a secret.
+func TestEndToEndOfflineConsent(t *testing.T) {
+	f := setupFlow(t, "")
+	ctx := context.Background()
+	f.idp.cli(t, "", "clients", "create", "--id", "planner", "--type", "spa", "--name", "Budget Planner",
+		"--redirect-uri", f.rp.url+"/callback", "--scope", "openid", "--scope", "email", "--scope", "offline_access")
+	app := &oauth2.Config{ClientID: "planner", Endpoint: f.provider.Endpoint(), RedirectURL: f.rp.url + "/callback",
+		Scopes: []string{"openid", "email", "offline_access"}}
+	b := newBrowser(t)
+
+	// Sign in: the consent page comes after the password.
+	verifier := oauth2.GenerateVerifier()
+	status, body := signIn(t, b, app.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), f.email, f.password)
+	if status != http.StatusOK || !strings.Contains(body, "Allow Budget Planner to stay signed in?") {
+		t.Fatalf("no consent page: %d %.300s", status, body)
+	}
+	id := regexp.MustCompile(`name="authRequestID" value="([^"]+)"`).FindStringSubmatch(body)
+	if id == nil {
+		t.Fatalf("the consent page has no form: %.300s", body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, f.idp.issuer+"/consent", strings.NewReader(url.Values{"authRequestID": {id[1]}, "choice": {"allow"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", f.idp.issuer)
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	q := f.rp.next(t)
+	if q.Get("iss") != f.idp.issuer {
+		t.Errorf("the response after consent has no iss: %v", q)
+	}
+	tok, err := app.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange after consent: %v, refresh token %v", err, tok != nil && tok.RefreshToken != "")
+	}
+	f.keep(tok.AccessToken, tok.RefreshToken, q.Get("code"), verifier)
+	if _, err := app.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Errorf("refresh: %v", err)
 	}
 }

@@ -34,6 +34,7 @@ type accountPage struct {
 	RecoveryLeft  int
 	SMSOffered    bool
 	Sessions      []sessionRow
+	Consents      []consentRow // public apps allowed to stay signed in (offline_access)
 	Rule          string
 	MinLength     int
 	Errors        map[string][]string
@@ -76,6 +77,8 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		notice = "That session was signed out."
 	case "others":
 		notice = "Every other session was signed out."
+	case "app":
+		notice = "That app no longer stays signed in, and was signed out."
 	case "mfa-off":
 		notice = "Two-step verification is off."
 	case "phone":
@@ -104,6 +107,11 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 		rows = append(rows, sessionRow{ID: x.ID, Device: deviceName(x.UserAgent), IP: x.IP,
 			LastSeen: x.LastSeenAt.Format("2 Jan 2006 15:04 MST"), Created: x.CreatedAt.Format(time.DateOnly), Current: x.ID == sess.ID})
 	}
+	consents, err := s.consentRows(r.Context(), u.ID)
+	if err != nil {
+		s.internalError(w, r, "list offline consents", err)
+		return
+	}
 	left := 0
 	if u.MFAEnabled {
 		if left, err = s.st.CountUnusedRecoveryCodes(r.Context(), u.ID); err != nil {
@@ -113,7 +121,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 	}
 	s.render(w, r, status, "account", p, accountPage{page: p, Email: u.Email, EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
 		MaskedPhone: sms.MaskPhone(u.PhoneE164), RecoveryLeft: left, SMSOffered: s.sms.available(),
-		Sessions: rows, Rule: s.policy.Rule(), MinLength: s.policy.MinLength, Errors: errs, Notice: notice})
+		Sessions: rows, Consents: consents, Rule: s.policy.Rule(), MinLength: s.policy.MinLength, Errors: errs, Notice: notice})
 }
 
 // handleAccountPassword changes the password: the current one is required, the new one follows

@@ -242,7 +242,7 @@ func (s *Server) routes() http.Handler {
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
 	r.With(noCORS, s.authorizeChecks, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
-	r.With(noCORS, s.checkBrowserBinding, s.browserErrors).Handle("/authorize/callback", s.provider)
+	r.With(noCORS, s.checkBrowserBinding, s.offlineConsent, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(noCORS, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
 	r.With(noStore, formOnly, s.countGrants, tokenChecks, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
@@ -277,6 +277,9 @@ func (s *Server) routes() http.Handler {
 		r.Post(accountPasswordPath, s.handleAccountPassword)
 		r.Post(accountRevokePath, s.handleAccountRevoke)
 		r.Post(accountRevokeAllPath, s.handleAccountRevokeAll)
+		r.Post(accountAppsRevokePath, s.handleAccountAppsRevoke)
+		r.Get(consentPath, s.handleConsentPage)
+		r.Post(consentPath, s.handleConsentSubmit)
 		r.Post(revokeOthersPath, s.handleRevokeOthers)
 
 		r.Get(mfaPath, s.handleMFAPage)

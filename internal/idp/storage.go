@@ -190,6 +190,15 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err := s.checkUserActive(ctx, r.Subject); err != nil {
 		return nil, err
 	}
+	// A public client gets no refresh token unless the person allowed it (see consent.go),
+	// whichever pages the browser went through.
+	granted, err := s.offlineGranted(ctx, r)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, s.serverErr(ctx, "check offline consent", err)
+	}
+	if !granted {
+		withoutOffline(r)
+	}
 	return authRequest{r}, nil
 }
 
