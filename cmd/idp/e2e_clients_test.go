@@ -144,3 +144,50 @@ func (f *flowEnv) privateKeyJWT(t *testing.T) {
 		t.Errorf("a replayed assertion: %d %v", status, body)
 	}
 }
+
+// TestEndToEndClientAuthThrottle: through the real binary on both stores, parallel wrong secrets
+// for one client get IDP_CLIENT_AUTH_LIMIT answers invalid_client and the rest 429 with
+// Retry-After.
+func TestEndToEndClientAuthThrottle(t *testing.T) {
+	for name, dbURL := range storeEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			p := startIdP(t, dbURL(t), map[string]string{"IDP_CLIENT_AUTH_LIMIT": "3", "IDP_CLIENT_AUTH_WINDOW": "5m"})
+			p.cli(t, "", "clients", "create", "--id", "batch", "--type", "service")
+			const n = 12
+			answers := make(chan string, n)
+			start := make(chan struct{})
+			for i := range n {
+				go func() {
+					<-start
+					form := url.Values{"grant_type": {"client_credentials"}}
+					req, _ := http.NewRequest(http.MethodPost, p.issuer+"/oauth/token", strings.NewReader(form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth("batch", "wrong-secret-"+strings.Repeat("x", i))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						answers <- err.Error()
+						return
+					}
+					defer resp.Body.Close()
+					var body struct {
+						Error string `json:"error"`
+					}
+					_ = json.NewDecoder(resp.Body).Decode(&body)
+					answer := http.StatusText(resp.StatusCode) + " " + body.Error
+					if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+						answer += " without Retry-After"
+					}
+					answers <- answer
+				}()
+			}
+			close(start)
+			count := map[string]int{}
+			for range n {
+				count[<-answers]++
+			}
+			if count["Unauthorized invalid_client"] != 3 || count["Too Many Requests temporarily_unavailable"] != n-3 {
+				t.Errorf("%d parallel wrong secrets: %v", n, count)
+			}
+		})
+	}
+}
