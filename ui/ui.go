@@ -50,7 +50,7 @@ func ParseWith(overrideDir string) (*Pages, error) {
 	}
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range PageNames {
-		t := template.New("layout.html")
+		t := template.New("layout.html").Funcs(placeholderFuncs)
 		for _, file := range []string{"layout.html", name + ".html"} {
 			src, origin, err := source(over, overrideDir, file)
 			if err != nil {
@@ -123,17 +123,79 @@ func source(over map[string]bool, dir, file string) (text, origin string, err er
 	return string(b), "built-in " + file, nil
 }
 
-// Render executes the page into a buffer first, so a template error never leaves half a page
-// on the wire, then copies it to w.
+// LangLink is one entry of the language switch every page shows.
+type LangLink struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// Locale is what a page is rendered in: its language, a translator for its texts, and the links
+// of the language switch (each keeps the person where they are).
+type Locale struct {
+	Lang      string
+	Translate func(text string, args ...any) string
+	Links     []LangLink
+}
+
+// placeholderFuncs declare the per-request functions at parse time; Render binds the real ones:
+// {{t "Sign in"}} or {{t .Message}} translates, {{lang}} is the page's language code, and
+// {{langLinks}} lists the language switch.
+var placeholderFuncs = template.FuncMap{
+	"t":         func(s string, args ...any) string { return sprintf(s, args...) },
+	"th":        func(s string, args ...any) template.HTML { return trustedHTML(s, args) },
+	"lang":      func() string { return "en" },
+	"langLinks": func() []LangLink { return nil },
+}
+
+// sprintf formats only when there are values: a text without verbs stays as it is.
+func sprintf(s string, args ...any) string {
+	if len(args) == 0 {
+		return s
+	}
+	return fmt.Sprintf(s, args...)
+}
+
+// trustedHTML is {{th}}: a translated text with markup (<strong>, <span id=…>) from the
+// templates and the catalogs, which are ours, with every value HTML-escaped before it goes in.
+func trustedHTML(translated string, args []any) template.HTML {
+	esc := make([]any, len(args))
+	for i, a := range args {
+		esc[i] = template.HTMLEscapeString(fmt.Sprint(a))
+	}
+	return template.HTML(sprintf(translated, esc...))
+}
+
+// Render is RenderLocale in English without a language switch.
 func (p *Pages) Render(w io.Writer, name string, data any) error {
-	t, ok := p.pages[name]
+	return p.RenderLocale(w, name, data, Locale{})
+}
+
+// RenderLocale executes the page in loc into a buffer first, so a template error never leaves
+// half a page on the wire, then copies it to w. The parsed page is never executed itself: each
+// render runs a clone with loc's functions bound.
+func (p *Pages) RenderLocale(w io.Writer, name string, data any, loc Locale) error {
+	base, ok := p.pages[name]
 	if !ok {
 		return fmt.Errorf("ui: unknown page %q", name)
 	}
+	t, err := base.Clone()
+	if err != nil {
+		return fmt.Errorf("ui: clone %q: %w", name, err)
+	}
+	funcs := template.FuncMap{}
+	if loc.Translate != nil {
+		funcs["t"] = loc.Translate
+		funcs["th"] = func(key string, args ...any) template.HTML { return trustedHTML(loc.Translate(key), args) }
+	}
+	if loc.Lang != "" {
+		funcs["lang"] = func() string { return loc.Lang }
+	}
+	funcs["langLinks"] = func() []LangLink { return loc.Links }
+	t.Funcs(funcs)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		return fmt.Errorf("ui: render %q: %w", name, err)
 	}
-	_, err := buf.WriteTo(w)
+	_, err = buf.WriteTo(w)
 	return err
 }

@@ -10,14 +10,15 @@ import (
 type cookieNames struct {
 	session string
 	browser string
+	lang    string // the chosen page language (not a secret)
 	secure  bool
 }
 
 func newCookieNames(development bool) cookieNames {
 	if development {
-		return cookieNames{session: "idp_session", browser: "idp_browser"}
+		return cookieNames{session: "idp_session", browser: "idp_browser", lang: "idp_lang"}
 	}
-	return cookieNames{session: "__Host-idp_session", browser: "__Host-idp_browser", secure: true}
+	return cookieNames{session: "__Host-idp_session", browser: "__Host-idp_browser", lang: "__Host-idp_lang", secure: true}
 }
 
 func (c cookieNames) set(w http.ResponseWriter, name, value string, maxAge time.Duration) {

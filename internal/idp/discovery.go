@@ -2,6 +2,7 @@ package idp
 
 import (
 	"encoding/json"
+	"github.com/fintech-idp/idp/internal/i18n"
 	"net/http"
 	"slices"
 
@@ -49,6 +50,10 @@ func (s *Server) discovery(r *http.Request) *oidc.DiscoveryConfiguration {
 	d.SubjectTypesSupported = []string{"public"}
 	d.ClaimsSupported = supportedClaims
 	d.ScopesSupported = supportedScopes
+	d.UILocalesSupported = nil
+	for _, l := range i18n.Supported { // the hosted pages' languages, chosen by ui_locales
+		d.UILocalesSupported = append(d.UILocalesSupported, l.Tag())
+	}
 	return d
 }
 

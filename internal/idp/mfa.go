@@ -356,27 +356,6 @@ var vonageLocales = []language.Tag{
 
 var vonageLocaleMatcher = language.NewMatcher(vonageLocales)
 
-// vonageLocale picks the message language from the person's browser (Accept-Language), as
-// Vonage spells it ("en-gb").
-func vonageLocale(r *http.Request) string {
-	if r == nil {
-		return ""
-	}
-	al := r.Header.Get("Accept-Language")
-	if al == "" || len(al) > 256 {
-		return ""
-	}
-	tags, _, err := language.ParseAcceptLanguage(al)
-	if err != nil || len(tags) == 0 {
-		return ""
-	}
-	_, i, conf := vonageLocaleMatcher.Match(tags...)
-	if conf == language.No {
-		return ""
-	}
-	return strings.ToLower(vonageLocales[i].String())
-}
-
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one

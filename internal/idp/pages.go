@@ -57,7 +57,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	pageHeaders(w.Header(), p.Nonce, imgSrc)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	var buf bufferWriter
-	if err := s.pages.Render(&buf, name, data); err != nil {
+	if err := s.pages.RenderLocale(&buf, name, data, s.locale(r)); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
 		http.Error(w, "Something went wrong on our side. Please try again in a moment.", http.StatusInternalServerError)
 		return

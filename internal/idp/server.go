@@ -84,6 +84,7 @@ type Server struct {
 	limits        Limits
 	cookies       cookieNames
 	handler       http.Handler
+	router        http.Handler // the chi router inside handler (for the language switch's route lookup)
 
 	draining atomic.Bool
 
@@ -218,8 +219,9 @@ const (
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	s.router = r
 	r.Use(s.requestContext, s.securityHeaders, tracing.Middleware(metrics.RoutePattern), s.metrics.Middleware,
-		s.limitBody, s.addIss)
+		s.limitBody, s.addIss, s.language)
 	issuerCtx := op.NewIssuerInterceptor(s.provider.IssuerFromRequest)
 	csrf := http.NewCrossOriginProtection()
 	// A request without Sec-Fetch-Site is judged by Origin against Host. Behind a proxy that

@@ -5,6 +5,8 @@
   var copy = document.getElementById("copy-codes");
   var dl = document.getElementById("download-codes");
   if (!text) return;
+  // The page's language: the messages come translated in the copy button's data attributes.
+  function msg(key, fallback) { return (copy && copy.dataset[key]) || fallback; }
   // "Continue" waits until the person says the codes are saved.
   var saved = document.getElementById("saved");
   var next = document.getElementById("continue");
@@ -16,7 +18,7 @@
     next.addEventListener("click", function (ev) {
       if (!saved.checked) {
         ev.preventDefault();
-        say("Tick the box once your recovery codes are saved.");
+        say(msg("tick", "Tick the box once your recovery codes are saved."));
         saved.focus();
       }
     });
@@ -26,9 +28,9 @@
   function say(msg) { if (status) status.textContent = msg; }
   if (copy) copy.addEventListener("click", function () {
     if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(text.value).then(function () { say("Copied."); }, function () { say("Copy failed: select the codes and copy them."); });
+      navigator.clipboard.writeText(text.value).then(function () { say(msg("copied", "Copied.")); }, function () { say(msg("copyFailed", "Copy failed: select the codes and copy them.")); });
     } else {
-      say("Copy is not available: select the codes and copy them.");
+      say(msg("copyUnavailable", "Copy is not available: select the codes and copy them."));
     }
   });
   if (dl) dl.addEventListener("click", function () {
@@ -40,6 +42,6 @@
     a.click();
     a.remove();
     setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
-    say("Downloaded.");
+    say(msg("downloaded", "Downloaded."));
   });
 })();

@@ -1,0 +1,75 @@
+package idp
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestPagesInTheVisitorsLanguage: Accept-Language picks the language; the switch (?lang=) and
+// ui_locales on /authorize override it and are remembered; texts handlers build at run time are
+// translated too; <html lang> follows.
+func TestPagesInTheVisitorsLanguage(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t)
+	getWith := func(b *http.Client, u, acceptLanguage string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			sb.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return sb.String()
+	}
+	tests := []struct {
+		name, accept, query string
+		want                []string
+	}{
+		{"English by default", "", "", []string{`<html lang="en">`, "Create your account", `hreflang="de"`}},
+		{"German from the browser", "de-CH,de;q=0.9", "", []string{`<html lang="de">`, "Erstellen Sie Ihr Konto", "Passwort bestätigen", "Verwenden Sie mindestens 15 Zeichen."}},
+		{"French from the browser", "fr-FR,fr;q=0.8,en;q=0.5", "", []string{`<html lang="fr">`, "Créez votre compte", "Utilisez au moins 15 caractères."}},
+		{"the switch wins over the browser", "de", "?lang=fr", []string{`<html lang="fr">`, "Créez votre compte"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := getWith(newTestBrowser(t), h.ts.URL+signupPath+tt.query, tt.accept)
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+		})
+	}
+
+	// The switch is remembered; a run-time message (a failed sign-in) comes translated.
+	b := newTestBrowser(t)
+	getWith(b, h.ts.URL+signupPath+"?lang=de", "fr")
+	if page := getWith(b, h.ts.URL+signupPath, "fr"); !strings.Contains(page, `<html lang="de">`) {
+		t.Error("the chosen language was not remembered")
+	}
+	_, page := postForm(t, b, h.ts.URL+loginPath, url.Values{"email": {flowEmail}, "password": {"wrong password, wrong"}})
+	if !strings.Contains(page, "E-Mail-Adresse oder Passwort ist falsch.") {
+		t.Errorf("the sign-in error is not in German: %.800s", page)
+	}
+
+	// ui_locales on the authorization request (OpenID Connect Core §3.1.2.1).
+	b = newTestBrowser(t)
+	resp, page := get(t, b, h.authorizeURL(url.Values{"ui_locales": {"es fr"}}))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<html lang="fr">`) || !strings.Contains(page, "Se connecter") {
+		t.Errorf("ui_locales=fr: %d %.400s", resp.StatusCode, page)
+	}
+}
