@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fintech-idp/idp/internal/i18n"
 	"io"
 	"math/big"
 	"time"
@@ -161,7 +162,8 @@ func (c *codes) sendWithID(ctx context.Context, u *store.User, purpose, pendingH
 
 // deliver renders and sends one message; idempotencyKey makes retries safe (Brevo).
 func (c *codes) deliver(ctx context.Context, to string, kind mail.Kind, idempotencyKey string, data any) error {
-	subject, text, html, err := c.tmpl.Render(kind, data)
+	// In the language of the page the person is on (the request's; English without one).
+	subject, text, html, err := c.tmpl.RenderLang(i18n.FromContext(ctx), kind, data)
 	if err != nil {
 		return err
 	}

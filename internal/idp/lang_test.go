@@ -73,3 +73,25 @@ func TestPagesInTheVisitorsLanguage(t *testing.T) {
 		t.Errorf("ui_locales=fr: %d %.400s", resp.StatusCode, page)
 	}
 }
+
+// TestEmailsInThePagesLanguage: the code email goes out in the language of the page the person
+// signed up on.
+func TestEmailsInThePagesLanguage(t *testing.T) {
+	h := newHarness(t)
+	b := newTestBrowser(t)
+	get(t, b, h.ts.URL+signupPath+"?lang=de")
+	h.signup(t, b, "grete@example.com", ownerPW)
+	msgs := h.outbox.Outbox()
+	if len(msgs) == 0 {
+		t.Fatal("no email")
+	}
+	m := msgs[0]
+	for _, want := range []string{"Sicherheitscode zur Bestätigung Ihrer E-Mail-Adresse", "Ihr Bestätigungscode für FinTech ID lautet:", "Er läuft in 10 Minuten ab."} {
+		if !strings.Contains(m.Subject+m.Text, want) {
+			t.Errorf("the email lacks %q:\n%s\n%s", want, m.Subject, m.Text)
+		}
+	}
+	if !strings.Contains(m.HTML, `<html lang="de">`) {
+		t.Error("the HTML email is not marked German")
+	}
+}

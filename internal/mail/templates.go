@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/fintech-idp/idp/internal/i18n"
 	htmltemplate "html/template"
 	"io/fs"
 	"net/url"
@@ -64,8 +65,13 @@ var templateFS embed.FS
 // when (a time.Time in UTC, or a string as it is).
 type Templates struct {
 	brand string
-	text  *texttemplate.Template
-	html  *htmltemplate.Template
+	langs map[i18n.Lang]*langSet // each language's templates, with t, lang, minutes and when bound to it
+}
+
+// langSet is the templates of one language.
+type langSet struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
 }
 
 // view is what every template executes with.
@@ -110,16 +116,55 @@ func newTemplates(fsys fs.FS, b Branding) (*Templates, error) {
 			return nil, errors.New("mail: the logo must be an absolute http(s) URL")
 		}
 	}
-	funcs := map[string]any{
-		"brand":     func() string { return brandName },
-		"brandLogo": func() string { return b.LogoURL },
-		"required":  required,
-		"minutes":   minutes,
-		"when":      when,
-	}
 	sources, err := templateSources(fsys, b.OverrideDir)
 	if err != nil {
 		return nil, err
+	}
+	t := &Templates{brand: brandName, langs: map[i18n.Lang]*langSet{}}
+	for _, lang := range i18n.Supported {
+		set, err := parseLang(sources, lang, brandName, b.LogoURL)
+		if err != nil {
+			return nil, err
+		}
+		t.langs[lang] = set
+	}
+	// Render every kind once: a missing shared part or a misspelt field fails at start, not
+	// when the first person signs up.
+	for _, lang := range i18n.Supported {
+		for _, k := range kinds {
+			if _, _, _, err := t.RenderLang(lang, k, sampleData[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
+}
+
+// parseLang parses the templates for one language: {{t "…"}} translates into it, {{lang}} is its
+// code, and minutes and when write in it.
+func parseLang(sources []templateSource, lang i18n.Lang, brandName, logoURL string) (*langSet, error) {
+	funcs := map[string]any{
+		"brand":     func() string { return brandName },
+		"brandLogo": func() string { return logoURL },
+		"required":  required,
+		"minutes":   func(n int) (string, error) { return minutes(lang, n) },
+		"when":      func(v any) (string, error) { return when(lang, v) },
+		"lang":      func() string { return string(lang) },
+		"t": func(s string, args ...any) string {
+			if len(args) == 0 {
+				return i18n.Translate(lang, s)
+			}
+			return i18n.T(lang, s, args...)
+		},
+		// th is t for a text with markup (<strong>) in the HTML emails: the text comes from our
+		// templates and catalogs, every value is escaped before it goes in.
+		"th": func(s string, args ...any) htmltemplate.HTML {
+			esc := make([]any, len(args))
+			for i, a := range args {
+				esc[i] = htmltemplate.HTMLEscapeString(fmt.Sprint(a))
+			}
+			return htmltemplate.HTML(i18n.T(lang, s, esc...))
+		},
 	}
 	text := texttemplate.New("text").Option("missingkey=error").Funcs(funcs)
 	html := htmltemplate.New("html").Option("missingkey=error").Funcs(funcs)
@@ -148,15 +193,7 @@ func newTemplates(fsys fs.FS, b Branding) (*Templates, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("mail: missing templates: %s", strings.Join(missing, ", "))
 	}
-	t := &Templates{brand: brandName, text: text, html: html}
-	// Render every kind once: a missing shared part or a misspelt field fails at start, not
-	// when the first person signs up.
-	for _, k := range kinds {
-		if _, _, _, err := t.Render(k, sampleData[k]); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
+	return &langSet{text: text, html: html}, nil
 }
 
 type templateSource struct{ name, text, origin string }
@@ -227,12 +264,21 @@ var sampleData = map[Kind]any{
 // Kind constants for the data each expects). Data is escaped in the HTML body; the subject is
 // one line.
 func (t *Templates) Render(kind Kind, data any) (subject, text, html string, err error) {
-	if t.text.Lookup(string(kind)+".subject") == nil {
+	return t.RenderLang(i18n.English, kind, data)
+}
+
+// RenderLang is Render in the person's language (English when lang is not supported).
+func (t *Templates) RenderLang(lang i18n.Lang, kind Kind, data any) (subject, text, html string, err error) {
+	set, ok := t.langs[lang]
+	if !ok {
+		set = t.langs[i18n.English]
+	}
+	if set.text.Lookup(string(kind)+".subject") == nil {
 		return "", "", "", fmt.Errorf("mail: unknown email kind %q", kind)
 	}
 	v := view{Brand: t.brand, Data: data}
 	var b bytes.Buffer
-	if err := t.text.ExecuteTemplate(&b, string(kind)+".subject", v); err != nil {
+	if err := set.text.ExecuteTemplate(&b, string(kind)+".subject", v); err != nil {
 		return "", "", "", fmt.Errorf("mail: rendering %s subject: %w", kind, err)
 	}
 	subject = strings.TrimSpace(b.String())
@@ -242,13 +288,13 @@ func (t *Templates) Render(kind Kind, data any) (subject, text, html string, err
 	v.Subject = subject
 
 	b.Reset()
-	if err := t.text.ExecuteTemplate(&b, string(kind)+".text", v); err != nil {
+	if err := set.text.ExecuteTemplate(&b, string(kind)+".text", v); err != nil {
 		return "", "", "", fmt.Errorf("mail: rendering %s text: %w", kind, err)
 	}
 	text = strings.TrimSpace(b.String()) + "\n"
 
 	b.Reset()
-	if err := t.html.ExecuteTemplate(&b, string(kind)+".html", v); err != nil {
+	if err := set.html.ExecuteTemplate(&b, string(kind)+".html", v); err != nil {
 		return "", "", "", fmt.Errorf("mail: rendering %s HTML: %w", kind, err)
 	}
 	return subject, text, b.String(), nil
@@ -285,24 +331,31 @@ func required(v any) (any, error) {
 }
 
 // minutes writes a duration in minutes in words: "1 minute", "10 minutes".
-func minutes(n int) (string, error) {
+func minutes(lang i18n.Lang, n int) (string, error) {
 	if n < 1 {
 		return "", fmt.Errorf("minutes valid must be positive, got %d", n)
 	}
 	if n == 1 {
-		return "1 minute", nil
+		return i18n.Translate(lang, "1 minute"), nil
 	}
-	return fmt.Sprintf("%d minutes", n), nil
+	return i18n.T(lang, "%d minutes", n), nil
 }
 
-// when writes a time in UTC ("15:04 UTC on Monday 2 January 2006"): the IdP does not know the
-// reader's time zone, and UTC at least says which zone it is. A string is written as it is, for
-// callers that format times themselves.
-func when(v any) (string, error) {
+// when writes a time in UTC ("15:04 UTC on Monday 2 January 2006"; in German and French the
+// date as 02.01.2006 / 02/01/2006): the IdP does not know the reader's time zone, and UTC at
+// least says which zone it is. A string is written as it is, for callers that format times
+// themselves.
+func when(lang i18n.Lang, v any) (string, error) {
 	switch x := v.(type) {
 	case time.Time:
 		if x.IsZero() {
 			return "", errors.New("time is zero")
+		}
+		switch lang {
+		case i18n.German:
+			return x.UTC().Format("02.01.2006, 15:04 MST"), nil
+		case i18n.French:
+			return x.UTC().Format("02/01/2006 à 15:04 MST"), nil
 		}
 		return x.UTC().Format("15:04 MST on Monday 2 January 2006"), nil
 	case string:

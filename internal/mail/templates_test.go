@@ -2,6 +2,7 @@ package mail
 
 import (
 	"flag"
+	"github.com/fintech-idp/idp/internal/i18n"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -282,7 +283,7 @@ func TestMinutes(t *testing.T) {
 		{-5, "", false},
 	}
 	for _, tt := range tests {
-		got, err := minutes(tt.n)
+		got, err := minutes(i18n.English, tt.n)
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("minutes(%d) = %q, %v; want %q, ok %v", tt.n, got, err, tt.want, tt.ok)
 		}
