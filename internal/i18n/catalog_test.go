@@ -57,7 +57,7 @@ func messageLike(s string) bool {
 
 // notForPeople are sentences in the Go code that no page or email shows: OAuth error
 // descriptions for relying parties, operator messages of the CLI, log text.
-var notForPeople = regexp.MustCompile(`(?i)client|token|grant|redirect_uri|scope|PKCE|code_challenge|authorization header|form body|POST|x-www-form|IDP_|SECRET_KEY|request_uri|JWT|JWKS|issuer|audience|resource|introspect|the user is not|unsupported|The request|Only the S256|invalid_|Send the access token|Send parameters`)
+var notForPeople = regexp.MustCompile(`(?i)client|token|grant|redirect_uri|scope|PKCE|code_challenge|authorization header|form body|POST|x-www-form|IDP_|SECRET_KEY|request_uri|JWT|JWKS|issuer|audience|resource|introspect|the user is not|unsupported|The request|Only the S256|invalid_|Send the access token|Send parameters|code_verifier`)
 
 // goMessages returns the sentences of the hosted pages' Go packages.
 func goMessages(t *testing.T) map[string]string {

@@ -59,7 +59,6 @@ func loadLogo(value string, development bool) (*logo, error) {
 	return &logo{data: buf.Bytes(), contentType: ct, src: brandLogoPath}, nil
 }
 
-
 // handleBrandLogo serves a logo file. An SVG gets a policy of its own so that, opened directly, no
 // script in it runs.
 func (s *Server) handleBrandLogo(w http.ResponseWriter, r *http.Request) {

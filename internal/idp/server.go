@@ -41,7 +41,7 @@ type Options struct {
 	// TemplatesDir is IDP_TEMPLATES_DIR: page and email templates that replace the built-in ones
 	// by name (checked at start).
 	TemplatesDir string
-	Limits      Limits
+	Limits       Limits
 	// Metrics receives the counters /metrics exposes (nil = none).
 	Metrics *metrics.Metrics
 	// TrustedProxies: X-Forwarded-For is believed only from these (IDP_TRUSTED_PROXIES).
