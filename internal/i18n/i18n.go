@@ -87,7 +87,9 @@ func (l Lang) Tag() language.Tag { return tags[l] }
 type ctxKey struct{}
 
 // WithLang stores the request's language in the context.
-func WithLang(ctx context.Context, l Lang) context.Context { return context.WithValue(ctx, ctxKey{}, l) }
+func WithLang(ctx context.Context, l Lang) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
 
 // FromContext returns the request's language, English when none was chosen.
 func FromContext(ctx context.Context) Lang {
