@@ -356,6 +356,50 @@ func TestBrowserTwoStep(t *testing.T) {
 		}
 	})
 
+	t.Run("imported with two-step on: the first sign-in shows recovery codes, then goes on to the relying party", func(t *testing.T) {
+		const email, phone = "hopper@example.com", "+447400123462"
+		// bcrypt of browserPassword made outside Go: perl -e 'print crypt("a long and unusual
+		// passphrase 42", q($2y$07$) . "Tq3Wm8Xr1Ln6Vb2Kc9Zd5e")' (glibc's libxcrypt, Debian 12).
+		const hash = "$2y$07$Tq3Wm8Xr1Ln6Vb2Kc9Zd5eL1veqjhohQDPmYyHOVWVG5QbtfcVgAS"
+		file := filepath.Join(t.TempDir(), "users.csv")
+		if err := os.WriteFile(file, []byte("email,password_hash,email_verified,phone,mfa_enabled\n"+email+","+hash+",t,"+phone+",t\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.cli(t, "", "users", "import", file)
+		ctx := twoStepTab(t, browser)
+		seen := len(smsSent(t, p, phone))
+		loginInBrowser(ctx, t, rp, email, browserPassword)
+		run1(ctx, t, "the code page after the password", chromedp.WaitVisible(chromedp.CSS(`#code`)))
+		code, _ := nextSMS(t, p, phone, seen)
+		enterCode(ctx, t, code)
+		run1(ctx, t, "recovery codes page", chromedp.WaitVisible(chromedp.CSS(`ol#recovery-codes code`)))
+		codes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll("ol#recovery-codes code")].map(e => e.textContent)`))
+		if err != nil || len(codes) != 10 {
+			t.Fatalf("recovery codes %q (%v), want 10", codes, err)
+		}
+		run1(ctx, t, "continue to the relying party",
+			chromedp.Click(chromedp.CSS(`#saved`)),
+			chromedp.WaitVisible(chromedp.CSS(`#continue[aria-disabled="false"]`)),
+			chromedp.Click(chromedp.CSS(`#continue`)),
+		)
+		if _, acr, amr := signedInHow(ctx, t); acr != "mfa" || amr != "pwd sms mfa" {
+			t.Errorf("acr %q, amr %q; want mfa, pwd sms mfa", acr, amr)
+		}
+		// A shown code signs in; no codes page the second time.
+		again := twoStepTab(t, browser)
+		loginInBrowser(again, t, rp, email, browserPassword)
+		run1(again, t, "use a recovery code",
+			chromedp.WaitVisible(chromedp.CSS(`#use-recovery`)),
+			chromedp.Click(chromedp.CSS(`#use-recovery`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/mfa/recovery"] #code`)),
+		)
+		enterCode(again, t, codes[0])
+		if _, acr, amr := signedInHow(again, t); acr != "mfa" || amr != "pwd mfa" {
+			t.Errorf("with a recovery code: acr %q, amr %q; want mfa, pwd mfa", acr, amr)
+		}
+	})
+
 	t.Run("a second code at once is refused by the per-number limit", func(t *testing.T) {
 		const email, phone = "curie@example.com", "+447400123461"
 		limited := startIdP(t, "", map[string]string{"IDP_SMS_LIMIT_NUMBER_10M": "1"})
