@@ -38,7 +38,8 @@ Scopes (--scope, repeatable): what the client may ask for; anything else is refu
 invalid_scope. Without --scope: openid profile email (web clients also offline_access; service
 clients none). Resources (--resource, repeatable, see idp resources): the APIs the client may get
 access tokens for. On update, --scope and --resource replace the whole list; --scope "" or
---resource "" empties it.
+--resource "" empties it. A spa or native client with offline_access gets a refresh token only
+after the person allows it once ("Allow <--name> to stay signed in?"); see README.
 
 In production redirect URIs must be https (native apps may use http on a loopback address or a
 private-use scheme).

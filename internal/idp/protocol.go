@@ -125,6 +125,9 @@ func (iw *issWriter) WriteHeader(code int) {
 	iw.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (iw *issWriter) Unwrap() http.ResponseWriter { return iw.ResponseWriter }
+
 func (iw *issWriter) Write(b []byte) (int, error) {
 	if iw.status == 0 {
 		iw.WriteHeader(http.StatusOK)
