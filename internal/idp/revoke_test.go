@@ -137,3 +137,21 @@ func TestSignOutEverywhereEndsUnredeemedSignIns(t *testing.T) {
 		t.Errorf("the callback after the sign-out issued a code")
 	}
 }
+
+// endedStore is a store whose SaveAuthCode finds the sign-in ended, as it does when a revocation
+// commits between the callback's lookup of the request and its code.
+type endedStore struct{ store.Store }
+
+func (endedStore) SaveAuthCode(context.Context, *store.AuthCode) error { return store.ErrNotFound }
+
+// TestCallbackOfEndedSignIn: a callback whose sign-in ended meanwhile answers the app with
+// login_required (and iss), not a server error, and no code.
+func TestCallbackOfEndedSignIn(t *testing.T) {
+	h := newHarnessWith(t, func(o *Options) { o.Store = endedStore{o.Store} })
+	h.seed(t)
+	h.rpClient(t)
+	q := rpParams(t, h.signInRP(t, newTestBrowser(t), nil))
+	if q.Get("error") != "login_required" || q.Get("error_description") != msgSignInEnded || q.Get("code") != "" || q.Get("iss") != h.ts.URL {
+		t.Errorf("answer %v, want login_required with iss and no code", q)
+	}
+}

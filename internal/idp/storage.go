@@ -221,11 +221,19 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 		// A second callback for the same request must not mint a second code.
 		return oidc.ErrInvalidRequest().WithDescription("The sign-in request was already completed.")
 	}
+	if errors.Is(err, store.ErrNotFound) {
+		// What authenticated the request has ended since (the session was revoked or expired,
+		// the person was disabled or changed the password): sign in again.
+		return oidc.ErrLoginRequired().WithDescription(msgSignInEnded)
+	}
 	if err != nil {
 		return s.serverErr(ctx, "save auth code", err)
 	}
 	return nil
 }
+
+// msgSignInEnded is the description of a callback whose sign-in was ended by a revocation.
+const msgSignInEnded = "The sign-in has ended. Please sign in again."
 
 func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 	if err := s.st.DeleteAuthRequest(ctx, id); err != nil {
