@@ -610,7 +610,12 @@ func (s *Server) enrolPassed(w http.ResponseWriter, r *http.Request, h handle, u
 			}
 		}
 	}
-	s.showRecoveryCodes(w, r, codes, next, true)
+	// "Sign out all other sessions" only when there are others: this browser's is one of the list.
+	others := false
+	if list, err := s.st.ListSessions(ctx, u.ID, s.now()); err == nil {
+		others = len(list) > 1
+	}
+	s.showRecoveryCodes(w, r, codes, next, others)
 }
 
 type recoveryCodesPage struct {
