@@ -20,6 +20,8 @@ const (
 	// stepUpMaxAge is how recent a two-step sign-in must be for a payment.
 	stepUpMaxAge = 5 * time.Minute
 	loginCookie  = "dash_login"
+	// signedOutCookie tells the landing page, once, that the person has just signed out.
+	signedOutCookie = "dash_signed_out"
 )
 
 // app is the dashboard: its handlers and what they need.
@@ -56,6 +58,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /payment", a.handlePaymentForm)
 	mux.HandleFunc("POST /payment", a.handlePaymentSubmit)
 	mux.HandleFunc("POST /logout", a.handleLogout)
+	mux.HandleFunc("GET /security", a.handleSecurity)
 	mux.Handle("GET /static/", staticFiles())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 
@@ -98,7 +101,32 @@ func (a *app) handleHome(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 		return
 	}
-	a.render(w, r, http.StatusOK, "home", page{Title: "Welcome", Unreachable: !a.reachable(r.Context())})
+	_, err := r.Cookie(signedOutCookie)
+	signedOut := err == nil
+	if signedOut {
+		a.setSignedOutCookie(w, -1) // said once
+	}
+	a.render(w, r, http.StatusOK, "home", page{Title: "Welcome", Unreachable: !a.reachable(r.Context()), SignedOut: signedOut})
+}
+
+// setSignedOutCookie sets (maxAge > 0) or clears (maxAge < 0) the one-time "you are signed out"
+// flag. It holds nothing secret; Lax lets it come back with the IdP's redirect to the root.
+func (a *app) setSignedOutCookie(w http.ResponseWriter, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: signedOutCookie, Value: "1", Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: a.cfg.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// handleSecurity is the "Security settings" link: it sends the browser to the IdP's account
+// page and marks the session so the next page re-reads the claims (a refresh, whose new ID
+// token says mfa_enabled as it is now): a person who turned two-step on there sees it on at
+// once, whatever the access token's lifetime.
+func (a *app) handleSecurity(w http.ResponseWriter, r *http.Request) {
+	if s := a.sessionFromCookie(r); s != nil {
+		s.mu.Lock()
+		s.recheck = true
+		s.mu.Unlock()
+	}
+	http.Redirect(w, r, a.securityURL, http.StatusSeeOther)
 }
 
 // returnPaths are the only places a sign-in may come back to (no open redirect).
@@ -177,6 +205,7 @@ func (a *app) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s := a.store.create(t)
 	a.setSessionCookie(w, s.id)
+	a.setSignedOutCookie(w, -1)
 	a.log.InfoContext(r.Context(), "signed in", "acr", t.claims.acr, "step_up", pl.stepUp)
 	if pl.stepUp && !a.paymentAllowed(s.view()) {
 		// The IdP signed the person in again but not with two steps: never loop back to it.
@@ -225,7 +254,9 @@ func (a *app) session(w http.ResponseWriter, r *http.Request, returnTo string) *
 	return nil
 }
 
-// ensureFresh refreshes the access token when it expires within refreshMargin. The session's
+// ensureFresh refreshes the access token when it expires within refreshMargin, or when the
+// person went to the IdP's security settings since (s.recheck: the claims may have changed
+// there). The session's
 // mutex serializes refreshes: the IdP rotates refresh tokens and treats a second use of a
 // rotated one as theft, revoking the family (RFC 9700 §4.14.2). A waiting request finds the
 // token already fresh. A failed refresh ends the session.
@@ -235,7 +266,9 @@ func (a *app) ensureFresh(ctx context.Context, s *session) error {
 	if s.ended {
 		return errSessionEnded
 	}
-	if s.expiry.IsZero() || a.now().Add(refreshMargin).Before(s.expiry) {
+	due := !s.expiry.IsZero() && !a.now().Add(refreshMargin).Before(s.expiry)
+	if !due && (!s.recheck || s.refreshToken == "") {
+		s.recheck = false
 		return nil
 	}
 	fail := func() error {
@@ -259,7 +292,8 @@ func (a *app) ensureFresh(ctx context.Context, s *session) error {
 		a.log.WarnContext(ctx, "refresh failed; the session ends", "err", err)
 		return fail()
 	}
-	a.log.InfoContext(ctx, "access token refreshed", "rotated", t.refreshToken != "")
+	a.log.InfoContext(ctx, "access token refreshed", "rotated", t.refreshToken != "", "recheck", s.recheck)
+	s.recheck = false
 	s.accessToken, s.expiry = t.accessToken, t.expiry
 	if t.refreshToken != "" {
 		s.refreshToken = t.refreshToken
@@ -352,7 +386,7 @@ func (a *app) handlePaymentSubmit(w http.ResponseWriter, r *http.Request) {
 	f, _ := strconv.ParseFloat(amt, 64)
 	if rcpt == "" || len(rcpt) > 100 || !amountRE.MatchString(amt) || f <= 0 {
 		a.render(w, r, http.StatusUnprocessableEntity, "payment", page{Title: "Send a payment", SignedIn: true,
-			Recipient: rcpt, Amount: amt, Error: "Enter a recipient and an amount greater than zero (at most two decimals)."})
+			Recipient: rcpt, Amount: amt, Error: "Enter a recipient and an amount greater than zero, with at most two decimals after a dot, for example 12.50."})
 		return
 	}
 	a.log.InfoContext(r.Context(), "demo payment confirmed")
@@ -364,6 +398,7 @@ func (a *app) handlePaymentSubmit(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleLogout(w http.ResponseWriter, r *http.Request) {
 	s := a.sessionFromCookie(r)
 	a.clearSessionCookie(w)
+	a.setSignedOutCookie(w, 300) // the root says "You are signed out" when the browser is back
 	if s == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return

@@ -23,6 +23,7 @@ type fakeIdP struct {
 	// refreshGate, when set, makes Refresh announce itself on entered and wait for release.
 	refreshGate *gate
 	refreshErr  error
+	refreshMFA  *bool // mfa_enabled in refreshed ID tokens
 	gotNonce    string
 	now         func() time.Time
 }
@@ -51,7 +52,7 @@ func (f *fakeIdP) Exchange(_ context.Context, code, verifier, nonce string) (tok
 func (f *fakeIdP) Refresh(_ context.Context, rt string) (tokenSet, error) {
 	f.mu.Lock()
 	f.refreshCalls++
-	g, err := f.refreshGate, f.refreshErr
+	g, err, mfa := f.refreshGate, f.refreshErr, f.refreshMFA
 	f.mu.Unlock()
 	if g != nil {
 		g.entered <- struct{}{}
@@ -62,7 +63,7 @@ func (f *fakeIdP) Refresh(_ context.Context, rt string) (tokenSet, error) {
 	}
 	// Refreshed ID tokens carry no acr.
 	return tokenSet{accessToken: "at-new", refreshToken: rt + "-rotated", idToken: "idt-new", expiry: f.now().Add(15 * time.Minute),
-		claims: &idClaims{subject: "u1", email: "ada@example.com", emailVerified: true}}, nil
+		claims: &idClaims{subject: "u1", email: "ada@example.com", emailVerified: true, mfaEnabled: mfa}}, nil
 }
 
 type gate struct{ entered, release chan struct{} }
@@ -348,7 +349,7 @@ func TestPaymentRule(t *testing.T) {
 			c, cookieNamed(resp, loginCookie))
 		body := readBody(t, resp)
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Payments need two-step verification") ||
-			!strings.Contains(body, `href="http://localhost:8080/account"`) {
+			!strings.Contains(body, `href="/security"`) {
 			t.Errorf("got %d %s", resp.StatusCode, body)
 		}
 	})
@@ -502,5 +503,68 @@ func TestPagesEscape(t *testing.T) {
 	body := readBody(t, resp)
 	if strings.Contains(body, "<script>x") || !strings.Contains(body, "&lt;script&gt;") {
 		t.Errorf("not escaped: %s", body)
+	}
+}
+
+// TestSecuritySettingsRecheck: after the person has been to the IdP's security settings (through
+// the dashboard's /security), the next page refreshes at once and shows mfa_enabled as the IdP
+// says it now, though the access token is far from expiry; other pages do not refresh.
+func TestSecuritySettingsRecheck(t *testing.T) {
+	ta := newTestApp(t, nil)
+	c, _ := ta.signIn(t, "pwd", ta.clock, "/login")
+	on := true
+	ta.idp.refreshMFA = &on // two-step turned on at the IdP meanwhile
+	if body := readBody(t, ta.do(t, "GET", "/dashboard", nil, c)); !strings.Contains(body, `id="mfa-enabled">unknown`) ||
+		ta.idp.refreshCalls != 0 || !strings.Contains(body, `href="/security"`) {
+		t.Fatalf("before the security settings: %d refreshes, %s", ta.idp.refreshCalls, body)
+	}
+	resp := ta.do(t, "GET", "/security", nil, c)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account" {
+		t.Fatalf("/security → %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if body := readBody(t, ta.do(t, "GET", "/dashboard", nil, c)); !strings.Contains(body, `id="mfa-enabled">on`) ||
+		!strings.Contains(body, `id="acr">pwd`) {
+		t.Errorf("back from the security settings: %s", body)
+	}
+	readBody(t, ta.do(t, "GET", "/dashboard", nil, c))
+	if ta.idp.refreshCalls != 1 {
+		t.Errorf("%d refreshes, want exactly 1 (after the security settings only)", ta.idp.refreshCalls)
+	}
+	// Signed out, the link still leads to the IdP's account page.
+	if resp := ta.do(t, "GET", "/security", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account" {
+		t.Errorf("/security without a session → %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestSignedOutMessage: back at the root after sign-out, the page says so, once.
+func TestSignedOutMessage(t *testing.T) {
+	ta := newTestApp(t, nil)
+	c, _ := ta.signIn(t, "pwd", ta.clock, "/login")
+	if body := readBody(t, ta.do(t, "GET", "/", nil)); strings.Contains(body, "You are signed out") {
+		t.Errorf("a first visit says signed out: %s", body)
+	}
+	flag := cookieNamed(ta.do(t, "POST", "/logout", url.Values{}, c), signedOutCookie)
+	if flag == nil || flag.MaxAge <= 0 || !flag.HttpOnly {
+		t.Fatalf("sign-out sets no signed-out flag: %+v", flag)
+	}
+	resp := ta.do(t, "GET", "/", nil, flag)
+	body := readBody(t, resp)
+	if !strings.Contains(body, `id="signed-out" role="status">You are signed out.<`) || !strings.Contains(body, `id="sign-in"`) {
+		t.Errorf("after sign-out the root says: %s", body)
+	}
+	if cl := cookieNamed(resp, signedOutCookie); cl == nil || cl.MaxAge >= 0 {
+		t.Error("the signed-out flag is not cleared once shown")
+	}
+}
+
+func TestPaymentAmountError(t *testing.T) {
+	for _, amount := range []string{"12,50", "0", "1.234", "ten"} {
+		ta := newTestApp(t, nil)
+		c, _ := ta.signIn(t, "mfa", ta.clock, "/login")
+		resp := ta.do(t, "POST", "/payment", url.Values{"recipient": {"Bob"}, "amount": {amount}}, c)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "for example 12.50") {
+			t.Errorf("amount %q: %d %s", amount, resp.StatusCode, body)
+		}
 	}
 }

@@ -203,6 +203,9 @@ func TestBrowserDashboardJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#security-settings`)),
 		chromedp.WaitVisible(chromedp.CSS(`#mfa-on`)),
 	)
+	if loc := j.location(); loc != idp.issuer+"/account" {
+		j.fatalf("security settings at %s, not the IdP's /account", loc)
+	}
 	j.do("turn on two-step",
 		chromedp.Click(chromedp.CSS(`#mfa-on`)),
 		chromedp.WaitVisible(chromedp.CSS(`#phone`)),
@@ -238,8 +241,9 @@ func TestBrowserDashboardJourney(t *testing.T) {
 	if s := j.text(`#two-step`); !strings.Contains(s, "On.") {
 		j.fatalf("account page after enrolment: %q", s)
 	}
-	// Back on the dashboard: every view refreshes (access tokens live 30 s, the refresh margin
-	// is 60 s) and the refreshed ID token says mfa_enabled; acr stays that of the sign-in.
+	// Back on the dashboard: the visit to the security settings (through /security) makes the
+	// next page refresh, and the refreshed ID token says mfa_enabled; acr stays that of the
+	// sign-in.
 	j.do("back to the dashboard", chromedp.Navigate(base+"/dashboard"))
 	j.expectDashboard(map[string]string{"who": email, "acr": "pwd", "mfa-enabled": "on"})
 
@@ -288,6 +292,9 @@ func TestBrowserDashboardJourney(t *testing.T) {
 	)
 	if loc := j.location(); loc != dashRoot {
 		j.fatalf("after sign-out at %s, want %s", loc, dashRoot)
+	}
+	if got := j.text(`#signed-out`); got != "You are signed out." {
+		t.Errorf("after sign-out the dashboard says %q", got)
 	}
 
 	// 5. Signing in again asks for the password, then the SMS code (sent at once).

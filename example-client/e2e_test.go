@@ -394,7 +394,7 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 	if resp.Request.URL.String() != base+"/dashboard" || !strings.Contains(body, `id="who">`+email) {
 		t.Fatalf("after sign-in: %s %d %.500s", resp.Request.URL, resp.StatusCode, body)
 	}
-	for _, want := range []string{`id="acr">pwd`, `id="amr">pwd`, `id="email-verified">yes`, `id="mfa-enabled">off`, idp.issuer + "/account"} {
+	for _, want := range []string{`id="acr">pwd`, `id="amr">pwd`, `id="email-verified">yes`, `id="mfa-enabled">off`, `href="/security"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
@@ -488,7 +488,7 @@ func TestEndToEndWithRealIdP(t *testing.T) {
 
 	// Sign out ends at the dashboard root, and the IdP session is gone too.
 	resp, body = postForm(t, b, base+"/logout", base, url.Values{})
-	if resp.Request.URL.String() != dashRoot || !strings.Contains(body, `id="sign-in"`) {
+	if resp.Request.URL.String() != dashRoot || !strings.Contains(body, `id="sign-in"`) || !strings.Contains(body, "You are signed out.") {
 		t.Fatalf("after sign-out: %s %d %.500s", resp.Request.URL, resp.StatusCode, body)
 	}
 	if _, body := get(t, b, base+"/dashboard"); !hiddenAuthReq.MatchString(body) {

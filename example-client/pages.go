@@ -42,6 +42,7 @@ type page struct {
 	Title       string
 	Unreachable bool
 	SignedIn    bool
+	SignedOut   bool
 	SecurityURL string
 	Message     string
 	// Page-specific fields.
@@ -57,7 +58,7 @@ type transaction struct{ Date, Description, Amount string }
 
 // render writes a page through a buffer, so a template error never leaves half a page.
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	p.SecurityURL = a.securityURL
+	p.SecurityURL = "/security" // via handleSecurity, so the claims are re-read after it
 	var buf bytes.Buffer
 	if err := a.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		a.log.ErrorContext(r.Context(), "render", "page", name, "err", err)

@@ -26,6 +26,7 @@ type session struct {
 	authTime time.Time
 	lastSeen time.Time
 	ended    bool // refresh failed or signed out: the session is gone
+	recheck  bool // the person went to the IdP's security settings: refresh at the next page
 }
 
 // view is a copy of what pages show, taken under the lock.
