@@ -107,7 +107,7 @@ func (s *opStorage) userTokenAudience(ctx context.Context, req op.TokenRequest) 
 	case *refreshRequest:
 		clientID = r.t.ClientID
 	}
-	c, err := s.st.GetClient(ctx, clientID)
+	c, err := s.client(ctx, clientID)
 	if err != nil {
 		return nil, nil, s.serverErr(ctx, "load client", err)
 	}

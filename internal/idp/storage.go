@@ -360,7 +360,7 @@ func (s *opStorage) issue(ctx context.Context, p store.IssueParams) error {
 	case err != nil:
 		return s.serverErr(ctx, "issue tokens", err)
 	}
-	c, err := s.st.GetClient(ctx, p.Access.ClientID)
+	c, err := s.client(ctx, p.Access.ClientID)
 	if err == nil && c.AccessTokenJWT {
 		at := p.Access
 		s.jwtPending.Store(at.ID, &at)
@@ -520,8 +520,18 @@ func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
 
 // ---- clients ----
 
+// client returns the client the request authenticated as (read by the clientAuth middleware a
+// moment ago) when id is that client, and reads it from the store otherwise: a token request
+// needs its client in several library callbacks, and one read is enough.
+func (s *opStorage) client(ctx context.Context, id string) (*store.Client, error) {
+	if a := authedClientFrom(ctx); a != nil && a.client.ID == id {
+		return a.client, nil
+	}
+	return s.st.GetClient(ctx, id)
+}
+
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.st.GetClient(ctx, id)
+	c, err := s.client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oidc.ErrInvalidClient().WithDescription("The client is unknown.")
 	}
@@ -554,7 +564,7 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID 
 			return nil, oidc.ErrInvalidScope().WithDescription("User scopes cannot be requested with client_credentials.")
 		}
 	}
-	c, err := s.st.GetClient(ctx, clientID)
+	c, err := s.client(ctx, clientID)
 	if err != nil {
 		return nil, s.serverErr(ctx, "load client", err)
 	}
@@ -604,7 +614,7 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 }
 
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, callerID string) error {
-	caller, err := s.st.GetClient(ctx, callerID)
+	caller, err := s.client(ctx, callerID)
 	if err != nil || !caller.Type.Confidential() {
 		return oidc.ErrAccessDenied().WithDescription("This client may not introspect tokens.")
 	}
