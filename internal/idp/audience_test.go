@@ -275,3 +275,46 @@ func TestPersonTokenForResource(t *testing.T) {
 		t.Errorf("refresh for an API not granted: %d %s", a.Status, a.Error)
 	}
 }
+
+// TestNarrowedScopesRefused: scopes are checked at every grant against the client's current
+// list, so a refresh after the operator took a scope away is invalid_scope (RFC 6749 §5.2), and
+// the refresh token stays usable once the scope is back.
+func TestNarrowedScopesRefused(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.admin.CreateUser(ctx, flowEmail, flowPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	c, secret, err := h.admin.CreateClient(ctx, ClientSpec{ID: "web", Type: store.ClientWeb, RedirectURIs: []string{flowRedirect}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: "web", ClientSecret: secret, RedirectURL: flowRedirect, Scopes: []string{"openid", "email", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: h.ts.URL + "/authorize", TokenURL: h.ts.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	verifier := oauth2.GenerateVerifier()
+	b := newTestBrowser(t)
+	resp, _ := get(t, b, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+	id := resp.Request.URL.Query().Get("authRequestID")
+	resp, _ = postForm(t, b, h.ts.URL+"/login", url.Values{"authRequestID": {id}, "email": {flowEmail}, "password": {flowPassword}})
+	tok, err := cfg.Exchange(ctx, rpParams(t, resp).Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange: %v", err)
+	}
+	refresh := func() oauthAnswer {
+		return doOAuth(t, h.tokenRequest("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, "web", secret))
+	}
+	c.Scopes = []string{"openid", "offline_access"}
+	if err := h.st.UpdateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if a := refresh(); a.Status != 400 || a.Error != "invalid_scope" {
+		t.Errorf("refresh with a scope taken away: %d %s", a.Status, a.Error)
+	}
+	c.Scopes = DefaultScopes(store.ClientWeb)
+	if err := h.st.UpdateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if a := refresh(); a.Status != 200 || a.AccessToken == "" {
+		t.Errorf("refresh once the scope is back: %d %s (%s)", a.Status, a.Error, a.Description)
+	}
+}
