@@ -69,6 +69,10 @@ type dialect struct {
 	// (PostgreSQL FOR UPDATE), so that rows referring to it cannot be added until the transaction
 	// ends (see DeleteUser). SQLite needs nothing, for the same reason as lockRow.
 	lockRowForDelete string
+	// auditRetention, when set, runs in DeleteAuditBefore's transaction before its DELETE: the
+	// append-only trigger of PostgreSQL (migration 000007) refuses a DELETE of audit events
+	// unless it sees this transaction-local setting. SQLite's trigger refuses UPDATE only.
+	auditRetention string
 }
 
 var (
@@ -79,6 +83,7 @@ var (
 		syncAuditID:      `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), GREATEST(nextval(pg_get_serial_sequence('audit_events', 'id')), ?))`,
 		lockRow:          ` FOR NO KEY UPDATE`,
 		lockRowForDelete: ` FOR UPDATE`,
+		auditRetention:   `SELECT set_config('idp.audit_retention', 'on', true)`,
 	}
 	sqliteDialect = &dialect{
 		name:           "sqlite",

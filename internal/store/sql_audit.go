@@ -101,17 +101,31 @@ func (s *sqlStore) SearchAudit(ctx context.Context, f AuditFilter) ([]AuditEvent
 // events goes in a few hundred statements. A variable so that a test can make it small.
 var auditDeleteBatch = 10000
 
-// DeleteAuditBefore deletes the oldest events first, a batch per statement, until a statement
+// DeleteAuditBefore deletes the oldest events first, a batch per transaction, until a batch
 // finds nothing (not merely fewer than a batch: another process may have been deleting the same
-// rows concurrently).
+// rows concurrently). It is the only DELETE of audit events: on PostgreSQL each batch first sets
+// the transaction-local setting the append-only trigger lets through (dialect.auditRetention).
 func (s *sqlStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
 	for {
-		n, err := s.wr.exec(ctx, `DELETE FROM audit_events WHERE id IN
-			(SELECT id FROM audit_events WHERE at < ? ORDER BY at, id LIMIT ?)`, t, auditDeleteBatch)
-		total += n
-		if err != nil || n == 0 {
+		var n int64
+		err := s.withTx(ctx, func(tx runner) error {
+			if s.d.auditRetention != "" {
+				if _, err := tx.exec(ctx, s.d.auditRetention); err != nil {
+					return err
+				}
+			}
+			var err error
+			n, err = tx.exec(ctx, `DELETE FROM audit_events WHERE id IN
+				(SELECT id FROM audit_events WHERE at < ? ORDER BY at, id LIMIT ?)`, t, auditDeleteBatch)
+			return err
+		})
+		if err != nil {
 			return total, err
+		}
+		total += n
+		if n == 0 {
+			return total, nil
 		}
 	}
 }

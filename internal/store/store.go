@@ -770,6 +770,11 @@ type Store interface {
 	// not an error.
 	ReleaseAttempt(ctx context.Context, key string) error
 
+	// Audit events are append-only: the store offers no way to change or delete one, except
+	// DeleteAuditBefore for retention, and the database refuses it too (migration 000007: a
+	// trigger refuses UPDATE on both databases, and on PostgreSQL DELETE outside retention and
+	// TRUNCATE).
+
 	// AppendAudit appends an event (ID and At filled in when zero).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// ListAudit returns the newest events first, at most limit (no limit when limit <= 0),
