@@ -445,13 +445,21 @@ func (a *Admin) CreateUser(ctx context.Context, email, pw string, verified bool)
 	return u, nil
 }
 
-// ValidateEmail checks a normalised address: syntax, length and a domain with a dot.
+// ValidateEmail checks a normalised address: syntax, length and a domain with a dot. Letters of
+// any script are allowed (RFC 6531 addresses), but not invalid UTF-8 nor characters that are
+// invisible or change how the rest is shown or read: controls (NUL, CR, LF…), format characters
+// (zero-width spaces and joiners, bidirectional overrides such as U+202E, the byte-order mark),
+// spaces and line or paragraph separators. Such an address could split a mail header, or look
+// like another person's in the audit trail and on the operator's screen.
 func ValidateEmail(email string) error {
 	if email == "" {
 		return errors.New("email is required")
 	}
 	if len(email) > maxEmailLen {
 		return fmt.Errorf("email must be at most %d characters", maxEmailLen)
+	}
+	if !utf8.ValidString(email) || strings.IndexFunc(email, invisibleRune) >= 0 {
+		return errors.New("email is not a valid address (name@example.com)")
 	}
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || len(local) > 64 || strings.ContainsAny(email, " \t\r\n<>()[],;:\"\\") ||
@@ -460,6 +468,13 @@ func ValidateEmail(email string) error {
 		return errors.New("email is not a valid address (name@example.com)")
 	}
 	return nil
+}
+
+// invisibleRune reports whether r is a control, format, space or separator character, or the
+// replacement character that stands for invalid UTF-8.
+func invisibleRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) ||
+		unicode.In(r, unicode.Zl, unicode.Zp, unicode.Zs) || r == utf8.RuneError
 }
 
 // ValidatePassword applies the same policy as the signup page (password.Policy), breach check

@@ -50,6 +50,11 @@ func formOnly(next http.Handler) http.Handler {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", msgFormBody)
 			return
 		}
+		// RFC 6749 §3.1: parameters must not be repeated; NUL and invalid UTF-8 are no client's.
+		if err := r.ParseForm(); err != nil || badParams(r.PostForm) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", msgBadParams)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

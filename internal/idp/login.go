@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -211,6 +212,17 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	case len(email) > maxEmailLen || len(pw) > maxPasswordLen:
 		s.showLogin(w, r, ar, http.StatusBadRequest, "", "The email or password is too long.")
+		return
+	case ValidateEmail(email) != nil:
+		// No account can have such an address (every way of creating one checks it): refused
+		// before the throttle and the store, which need not count or see it. It says nothing
+		// about accounts. What was typed stays in the field (escaped), unless it holds characters
+		// that have no place on a page.
+		shown := email
+		if !utf8.ValidString(email) || strings.IndexFunc(email, invisibleRune) >= 0 {
+			shown = ""
+		}
+		s.showLogin(w, r, ar, http.StatusBadRequest, shown, "Enter a valid email address, like name@example.com.")
 		return
 	}
 	ctx := r.Context()

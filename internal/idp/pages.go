@@ -105,11 +105,13 @@ func (s *Server) renderErrorDetail(w http.ResponseWriter, r *http.Request, statu
 	s.render(w, r, status, "error", p, errorPage{page: p, Heading: heading, Message: msg, RequestID: RequestIDFrom(r.Context()), Detail: detail})
 }
 
-// parseForm reads a bounded form body; on failure it answers with a fixed page and returns false.
+// parseForm reads a bounded form body; on failure — a body too large or unreadable, a repeated
+// field, or characters no browser sends (badParams) — it answers with a fixed page and returns
+// false.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+	if err := r.ParseForm(); err != nil || badParams(r.PostForm) || badParams(r.URL.Query()) {
+		s.renderError(w, r, http.StatusBadRequest, msgBadForm)
 		return false
 	}
 	return true

@@ -243,9 +243,9 @@ func (s *Server) routes() http.Handler {
 	r.Get(brandLogoPath, s.handleBrandLogo)
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
-	r.With(noCORS, s.authorizeChecks, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
+	r.With(noCORS, s.singleParams, s.authorizeChecks, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
 	r.With(noCORS, s.checkBrowserBinding, s.offlineConsent, s.browserErrors).Handle("/authorize/callback", s.provider)
-	r.With(noCORS, s.browserErrors).Handle("/end_session", s.provider)
+	r.With(noCORS, s.singleParams, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
 	r.With(noStore, formOnly, s.countGrants, tokenChecks, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
 	r.With(noStore, formOnly, s.clientAuth, s.apiErrors).Handle("/oauth/introspect", s.provider)

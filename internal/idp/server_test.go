@@ -34,6 +34,7 @@ type harness struct {
 	logs   *strings.Builder
 	outbox *mail.Log
 	clock  *testClock
+	dir    string // the SQLite database's directory
 }
 
 // testClock is the server's clock; tests move it to cross expiries and windows.
@@ -64,10 +65,10 @@ func testLifetimes() Lifetimes {
 		RefreshIdle: 720 * time.Hour, RefreshAbsolute: 2160 * time.Hour, SessionIdle: time.Hour, SessionAbsolute: 24 * time.Hour}
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
 
 // newHarnessWith lets a test change the options (e.g. the mail sender) before the server starts.
-func newHarnessWith(t *testing.T, change func(*Options)) *harness {
+func newHarnessWith(t testing.TB, change func(*Options)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -103,7 +104,7 @@ func newHarnessWith(t *testing.T, change func(*Options)) *harness {
 	}
 	handler = srv.Handler()
 	admin := &Admin{Store: st, Hasher: hasher, MinPassLen: 15, Now: clock.Now}
-	return &harness{srv: srv, st: st, admin: admin, ts: ts, logs: logs, outbox: outbox, clock: clock}
+	return &harness{srv: srv, st: st, admin: admin, ts: ts, logs: logs, outbox: outbox, clock: clock, dir: dir}
 }
 
 type lockedWriter struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	zxcvbn "github.com/ccojocar/zxcvbn-go"
@@ -24,7 +25,7 @@ const (
 
 // Violation codes, stable for programs (templates, metrics, tests); Message is for people.
 const (
-	CodeInvalidText = "invalid_text"             // not valid UTF-8 (no browser sends that)
+	CodeInvalidText = "invalid_text"             // not valid UTF-8, or a control character (no browser sends those)
 	CodeTooShort    = "too_short"                // fewer than MinLength characters
 	CodeTooLong     = "too_long"                 // more than MaxLength bytes
 	CodeCommon      = "common"                   // on the bundled list of common and breached passwords
@@ -185,9 +186,11 @@ func (p Policy) offline(pw, email string) ([]string, string) {
 	if len(pw) > maxRawFactor*p.maxLength() {
 		return []string{CodeTooLong}, ""
 	}
-	if !utf8.ValidString(pw) {
+	if !utf8.ValidString(pw) || strings.IndexFunc(pw, isControl) >= 0 {
 		// Normalising would turn the invalid bytes into U+FFFD and hash something other than what
-		// the person typed; browsers always send UTF-8, so this is a broken client.
+		// the person typed; browsers always send UTF-8, so this is a broken client. Control
+		// characters (NUL, escape, line breaks) cannot be typed into a password field: §3.1.1.2
+		// asks for printing characters and spaces.
 		return []string{CodeInvalidText}, ""
 	}
 
@@ -234,6 +237,10 @@ func (p Policy) offline(pw, email string) ([]string, string) {
 	}
 	return codes, n
 }
+
+// isControl reports a control character other than tab (which a paste may bring along and is
+// treated as whitespace).
+func isControl(r rune) bool { return r != '\t' && unicode.IsControl(r) }
 
 // estimatorHints are the words zxcvbn should treat as known to an attacker: the email, its local
 // part and the brand.

@@ -76,6 +76,10 @@ func TestPolicyCheck(t *testing.T) {
 		{"above custom maximum", Policy{MaxLength: 300}, passphrase(301), email, []string{CodeTooLong}},
 		{"huge input refused unread", def, strings.Repeat("x", 9000), email, []string{CodeTooLong}},
 		{"invalid UTF-8", def, "\xff\xfe marmalade on the moon", email, []string{CodeInvalidText}},
+		{"NUL", def, "marmalade on the\x00 moon", email, []string{CodeInvalidText}},
+		{"line break", def, "marmalade on the\r\nmoon", email, []string{CodeInvalidText}},
+		{"escape", def, "marmalade on the \x1b[2Jmoon", email, []string{CodeInvalidText}},
+		{"C1 control", def, "marmalade on the \u0085moon", email, []string{CodeInvalidText}},
 
 		// Unicode: accepted, and counted after NFKC normalisation.
 		{"emoji and scripts accepted", def, "🔐 Grüße aus Köln, 東京 и Москва 🚀", email, nil},
