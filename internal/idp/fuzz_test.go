@@ -171,3 +171,26 @@ func FuzzParseForm(f *testing.F) {
 		}
 	})
 }
+
+// TestBadParams pins the rule the fuzzers and TestHostileInput rely on.
+func TestBadParams(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vs   url.Values
+		bad  bool
+	}{
+		{"plain", url.Values{"a": {"1"}, "b": {"zwei ü"}}, false},
+		{"tab and newline", url.Values{"a": {"x\ty\r\nz"}}, false},
+		{"repeated", url.Values{"a": {"1", "2"}}, true},
+		{"repeated resource (RFC 8707)", url.Values{"resource": {"https://a.example", "https://b.example"}}, false},
+		{"NUL", url.Values{"a": {"x\x00"}}, true},
+		{"escape", url.Values{"a": {"\x1b[2J"}}, true},
+		{"DEL", url.Values{"a": {"\x7f"}}, true},
+		{"invalid UTF-8 value", url.Values{"a": {"\xff"}}, true},
+		{"invalid UTF-8 name", url.Values{"\xff": {"1"}}, true},
+	} {
+		if got := badParams(tc.vs); got != tc.bad {
+			t.Errorf("%s: badParams = %v, want %v", tc.name, got, tc.bad)
+		}
+	}
+}

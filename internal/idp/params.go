@@ -12,14 +12,15 @@ const (
 	msgBadParams = "A parameter is repeated, or holds characters no client sends."
 )
 
-// badParams reports whether vs holds a parameter more than once, or a name or value that is not
-// valid UTF-8 or carries a control character other than tab, CR and LF. RFC 6749 §3.1 says
-// request parameters "MUST NOT be included more than once", and a browser never sends NUL or
-// invalid UTF-8 from a form: refusing them at the door keeps them from every handler, log line
-// and database query (PostgreSQL cannot store NUL in text).
+// badParams reports whether vs holds a parameter more than once (except those listed in
+// repeatable), or a name or value that is not valid UTF-8 or carries a control character other
+// than tab, CR and LF. RFC 6749 §3.1 says request parameters "MUST NOT be included more than
+// once", and a browser never sends NUL or invalid UTF-8 from a form: refusing them at the door
+// keeps them from every handler, log line and database query (PostgreSQL cannot store NUL in
+// text).
 func badParams(vs url.Values) bool {
 	for k, v := range vs {
-		if len(v) > 1 || !cleanText(k) {
+		if (len(v) > 1 && !repeatable[k]) || !cleanText(k) {
 			return true
 		}
 		for _, s := range v {
@@ -30,6 +31,10 @@ func badParams(vs url.Values) bool {
 	}
 	return false
 }
+
+// repeatable are the parameters a request may carry more than once: RFC 8707 §2 lets a client
+// name several resources.
+var repeatable = map[string]bool{"resource": true}
 
 func cleanText(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
