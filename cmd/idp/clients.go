@@ -17,11 +17,11 @@ const clientsUsage = `Usage:
   idp clients create --id ID --type web|spa|native|service --redirect-uri URI [--redirect-uri URI ...]
                      [--post-logout-redirect-uri URI ...] [--secret S] [--name N]
                      [--access-token opaque|jwt] [--no-pkce] [--scope S ...] [--resource R ...]
-                     [--auth-method M] [--jwks-file FILE]
+                     [--auth-method M] [--jwks-file FILE] [--home-uri URL]
   idp clients list
   idp clients update ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
                      [--access-token opaque|jwt] [--pkce | --no-pkce] [--scope S ...]
-                     [--resource R ...] [--auth-method M] [--jwks-file FILE]
+                     [--resource R ...] [--auth-method M] [--jwks-file FILE] [--home-uri URL]
   idp clients rotate-secret ID [--yes]    prints the new secret once; the old one stops working
   idp clients delete ID [--yes]
 
@@ -40,6 +40,10 @@ clients none). Resources (--resource, repeatable, see idp resources): the APIs t
 access tokens for. On update, --scope and --resource replace the whole list; --scope "" or
 --resource "" empties it. A spa or native client with offline_access gets a refresh token only
 after the person allows it once ("Allow <--name> to stay signed in?"); see README.
+
+Home (--home-uri): the app's home page, linked as "Back to <--name>" from the account page a
+person reaches from the app (default: the origin of the first redirect URI; --home-uri "" on
+update goes back to that).
 
 In production redirect URIs must be https (native apps may use http on a loopback address or a
 private-use scheme).
@@ -80,12 +84,13 @@ func cmdClients(ctx context.Context, e env, args []string) error {
 		fs.Var(&resources, "resource", "the id of a resource (API) the client may get tokens for (repeatable)")
 		authMethod := fs.String("auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt (web/service; default client_secret_basic)")
 		jwksFile := fs.String("jwks-file", "", "a JSON Web Key Set file with the public keys of a private_key_jwt client")
+		homeURI := fs.String("home-uri", "", "the app's home page, linked from the account page (default: the first redirect URI's origin)")
 		cfg, err := loadConfig(e, fs, args[1:])
 		if err != nil {
 			return err
 		}
 		spec := idp.ClientSpec{ID: *id, Name: *name, Type: store.ClientType(*typ), RedirectURIs: redirects,
-			PostLogoutRedirectURIs: postLogout, Secret: *secret, PKCEExempt: *noPKCE, AuthMethod: *authMethod}
+			PostLogoutRedirectURIs: postLogout, Secret: *secret, PKCEExempt: *noPKCE, AuthMethod: *authMethod, HomeURI: *homeURI}
 		if flagGiven(fs, "scope") {
 			spec.Scopes = nonEmpty(scopes)
 		}
@@ -214,6 +219,7 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	fs.Var(&resources, "resource", "replace the resources the client may get tokens for (repeatable; \"\" = none)")
 	authMethod := fs.String("auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt")
 	jwksFile := fs.String("jwks-file", "", "replace the public keys of a private_key_jwt client (JWKS file)")
+	homeURI := fs.String("home-uri", "", "the app's home page, linked from the account page (\"\" = the first redirect URI's origin)")
 	id, rest := splitTarget(args)
 	cfg, err := loadConfig(e, fs, rest)
 	if err != nil {
@@ -236,7 +242,7 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	}
 	spec := idp.ClientSpec{ID: c.ID, Name: c.Name, Type: c.Type, RedirectURIs: c.RedirectURIs,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, PKCEExempt: c.PKCEExempt,
-		AuthMethod: c.AuthMethod, JWKS: c.JWKS, Scopes: c.Scopes}
+		AuthMethod: c.AuthMethod, JWKS: c.JWKS, Scopes: c.Scopes, HomeURI: c.HomeURI}
 	jwt := c.AccessTokenJWT
 	spec.AccessTokenJWT = &jwt
 	fs.Visit(func(f *flag.Flag) {
@@ -253,6 +259,8 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 			spec.PKCEExempt = true
 		case "scope":
 			spec.Scopes = nonEmpty(scopes)
+		case "home-uri":
+			spec.HomeURI = *homeURI
 		case "auth-method":
 			spec.AuthMethod = *authMethod
 			if *authMethod != store.AuthPrivateKeyJWT {
@@ -282,7 +290,7 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	wasSecret := c.AuthMethod == store.AuthSecretBasic || c.AuthMethod == store.AuthSecretPost
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt =
 		spec.Name, spec.RedirectURIs, spec.PostLogoutRedirectURIs, *spec.AccessTokenJWT, spec.PKCEExempt
-	c.AuthMethod, c.JWKS, c.Scopes = spec.AuthMethod, spec.JWKS, spec.Scopes
+	c.AuthMethod, c.JWKS, c.Scopes, c.HomeURI = spec.AuthMethod, spec.JWKS, spec.Scopes, spec.HomeURI
 	if flagGiven(fs, "resource") {
 		if err := newAdmin(cfg, st).SetClientResources(ctx, c.ID, nonEmpty(resources)); err != nil {
 			return fmt.Errorf("clients update: %w", err)

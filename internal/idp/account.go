@@ -39,6 +39,8 @@ type accountPage struct {
 	MinLength     int
 	Errors        map[string][]string
 	Notice        string
+	// BackName and BackURL: the way back to the app the person came from, when known.
+	BackName, BackURL string
 }
 
 // accountSession returns the signed-in person's session and account, or sends the browser to
@@ -119,9 +121,11 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 			return
 		}
 	}
+	backName, backURL, _ := s.backLink(r.Context(), r)
 	s.render(w, r, status, "account", p, accountPage{page: p, Email: u.Email, EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
 		MaskedPhone: sms.MaskPhone(u.PhoneE164), RecoveryLeft: left, SMSOffered: s.sms.available(),
-		Sessions: rows, Consents: consents, Rule: s.policy.Rule(), MinLength: s.policy.MinLength, Errors: errs, Notice: notice})
+		Sessions: rows, Consents: consents, Rule: s.policy.Rule(), MinLength: s.policy.MinLength, Errors: errs, Notice: notice,
+		BackName: backName, BackURL: backURL})
 }
 
 // handleAccountPassword changes the password: the current one is required, the new one follows

@@ -47,6 +47,26 @@ type ClientSpec struct {
 	JWKS string
 	// Scopes the client may ask for; nil = the type's default (DefaultScopes).
 	Scopes []string
+	// HomeURI is the app's home page (--home-uri): the account page's "Back to <app>" link.
+	// Empty: the origin of the first redirect URI.
+	HomeURI string
+}
+
+// checkHomeURI accepts an absolute https URL (http in development, or on a loopback address) with
+// no credentials and no fragment: it becomes a link on our account page.
+func checkHomeURI(raw string, production bool) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || len(raw) > 512:
+		return errors.New("must be an absolute URL")
+	case u.User != nil || u.Fragment != "":
+		return errors.New("must not carry credentials or a fragment")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (!production || isLoopbackHost(u.Hostname())):
+		return nil
+	}
+	return errors.New("must use https")
 }
 
 // DefaultScopes are the scopes of a client registered without --scope: what every client of its
@@ -177,6 +197,13 @@ func (c ClientSpec) Validate(production bool) error {
 	for _, u := range c.PostLogoutRedirectURIs {
 		if err := checkRedirectURI(u, c.Type, production); err != nil {
 			errs = append(errs, fmt.Errorf("--post-logout-redirect-uri %q: %w", u, err))
+		}
+	}
+	if c.HomeURI != "" {
+		if c.Type == store.ClientService {
+			errs = append(errs, errors.New("a service client has no pages: it takes no --home-uri"))
+		} else if err := checkHomeURI(c.HomeURI, production); err != nil {
+			errs = append(errs, fmt.Errorf("--home-uri %q: %w", c.HomeURI, err))
 		}
 	}
 	if c.Secret != "" && !c.Type.Confidential() && c.Type.Valid() {
@@ -318,7 +345,7 @@ func (a *Admin) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clien
 		ID: spec.ID, Name: spec.Name, Type: spec.Type,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		AccessTokenJWT: spec.Type == store.ClientService, PKCEExempt: spec.PKCEExempt, CreatedAt: a.Now().UTC(),
-		AuthMethod: method, JWKS: spec.JWKS, Scopes: spec.Scopes,
+		AuthMethod: method, JWKS: spec.JWKS, Scopes: spec.Scopes, HomeURI: spec.HomeURI,
 	}
 	if spec.Scopes == nil {
 		c.Scopes = DefaultScopes(spec.Type)

@@ -11,14 +11,15 @@ type cookieNames struct {
 	session string
 	browser string
 	lang    string // the chosen page language (not a secret)
+	app     string // the client id the browser last came from (not a secret)
 	secure  bool
 }
 
 func newCookieNames(development bool) cookieNames {
 	if development {
-		return cookieNames{session: "idp_session", browser: "idp_browser", lang: "idp_lang"}
+		return cookieNames{session: "idp_session", browser: "idp_browser", lang: "idp_lang", app: "idp_app"}
 	}
-	return cookieNames{session: "__Host-idp_session", browser: "__Host-idp_browser", lang: "__Host-idp_lang", secure: true}
+	return cookieNames{session: "__Host-idp_session", browser: "__Host-idp_browser", lang: "__Host-idp_lang", app: "__Host-idp_app", secure: true}
 }
 
 func (c cookieNames) set(w http.ResponseWriter, name, value string, maxAge time.Duration) {

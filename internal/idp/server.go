@@ -243,7 +243,7 @@ func (s *Server) routes() http.Handler {
 	r.Get(brandLogoPath, s.handleBrandLogo)
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
-	r.With(noCORS, s.singleParams, s.authorizeChecks, s.browserErrors, s.bindBrowser).Handle("/authorize", s.provider)
+	r.With(noCORS, s.singleParams, s.authorizeChecks, s.browserErrors, s.bindBrowser, s.rememberApp).Handle("/authorize", s.provider)
 	r.With(noCORS, s.checkBrowserBinding, s.offlineConsent, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(noCORS, s.singleParams, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
@@ -275,7 +275,7 @@ func (s *Server) routes() http.Handler {
 		r.Post(resetResendPath, s.handleResetResend)
 		r.Post(resetPasswordPath, s.handleResetPasswordSubmit)
 
-		r.Get(accountPath, s.handleAccount)
+		r.With(s.rememberApp).Get(accountPath, s.handleAccount)
 		r.Post(accountPasswordPath, s.handleAccountPassword)
 		r.Post(accountRevokePath, s.handleAccountRevoke)
 		r.Post(accountRevokeAllPath, s.handleAccountRevokeAll)

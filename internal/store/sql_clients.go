@@ -10,13 +10,13 @@ var (
 	errClientSecret = errors.New("store: a client secret hash must not be empty")
 )
 
-const clientCols = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, access_token_jwt, pkce_exempt, created_at, auth_method, jwks, scopes`
+const clientCols = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, access_token_jwt, pkce_exempt, created_at, auth_method, jwks, scopes, home_uri`
 
 func scanClient(sc scanner) (Client, error) {
 	var c Client
 	err := sc.Scan(&c.ID, &c.Name, &c.Type, &c.SecretHash, listCol{&c.RedirectURIs},
 		listCol{&c.PostLogoutRedirectURIs}, &c.AccessTokenJWT, &c.PKCEExempt, timeCol{&c.CreatedAt},
-		&c.AuthMethod, &c.JWKS, listCol{&c.Scopes})
+		&c.AuthMethod, &c.JWKS, listCol{&c.Scopes}, &c.HomeURI)
 	return c, translate(err)
 }
 
@@ -37,9 +37,9 @@ func (s *sqlStore) CreateClient(ctx context.Context, c *Client) error {
 		return errClientID
 	}
 	c.AuthMethod = authMethodOf(c)
-	_, err := s.wr.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.wr.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.Type), c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs,
-		c.AccessTokenJWT, c.PKCEExempt, c.CreatedAt, c.AuthMethod, c.JWKS, c.Scopes)
+		c.AccessTokenJWT, c.PKCEExempt, c.CreatedAt, c.AuthMethod, c.JWKS, c.Scopes, c.HomeURI)
 	return err
 }
 
@@ -73,10 +73,10 @@ func (s *sqlStore) UpdateClient(ctx context.Context, c *Client) error {
 	n, err := s.wr.exec(ctx, `UPDATE clients
 		SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, access_token_jwt = ?, pkce_exempt = ?,
 			auth_method = CASE WHEN ? = '' THEN CASE WHEN type IN ('web', 'service') THEN 'client_secret_basic' ELSE 'none' END ELSE ? END,
-			jwks = ?, scopes = ?
+			jwks = ?, scopes = ?, home_uri = ?
 		WHERE id = ?`,
 		c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AccessTokenJWT, c.PKCEExempt,
-		c.AuthMethod, c.AuthMethod, c.JWKS, c.Scopes, c.ID)
+		c.AuthMethod, c.AuthMethod, c.JWKS, c.Scopes, c.HomeURI, c.ID)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

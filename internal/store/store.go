@@ -93,6 +93,9 @@ type Client struct {
 	JWKS string
 	// Scopes are the scopes the client may ask for; anything else is refused (RFC 6749 §5.2).
 	Scopes []string
+	// HomeURI is the app's home page, where the account page sends a person back; empty for
+	// none registered.
+	HomeURI string
 }
 
 // Resource is a resource server (an API) that access tokens can be meant for (RFC 8707).

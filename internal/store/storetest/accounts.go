@@ -149,7 +149,7 @@ func testClients(t *testing.T, e *env) {
 				ID: e.id("web"), Name: "Dashboard", Type: store.ClientWeb, SecretHash: "$argon2id$s",
 				RedirectURIs:           []string{"https://rp.example.com/cb", "https://rp.example.com/cb2"},
 				PostLogoutRedirectURIs: []string{"https://rp.example.com/"},
-				AccessTokenJWT:         true, PKCEExempt: true, CreatedAt: e.now,
+				AccessTokenJWT:         true, PKCEExempt: true, CreatedAt: e.now, HomeURI: "https://rp.example.com/home",
 			},
 			{ID: e.id("spa"), Name: "SPA", Type: store.ClientSPA, RedirectURIs: []string{}, CreatedAt: e.now},
 			{ID: e.id("native"), Type: store.ClientNative, RedirectURIs: []string{"com.example.app:/cb"}, CreatedAt: e.now},

@@ -125,6 +125,7 @@ func testUpdateClient(t *testing.T, e *env) {
 			RedirectURIs:           []string{"https://rp.example.com/cb2", "https://rp.example.com/cb3"},
 			PostLogoutRedirectURIs: []string{"https://rp.example.com/bye"},
 			AccessTokenJWT:         true, PKCEExempt: true, CreatedAt: e.now.Add(time.Hour),
+			HomeURI: "https://rp.example.com/app",
 		}
 		must(t, e.s.UpdateClient(e.ctx, upd))
 		got, err := e.s.GetClient(e.ctx, c.ID)
