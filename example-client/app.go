@@ -42,7 +42,9 @@ func newApp(cfg config, log *slog.Logger, dial func(context.Context) (identityPr
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, conn: &connector{dial: dial, log: log}, store: newSessionStore(now), pages: p, now: now,
-		securityURL: strings.TrimSuffix(cfg.Issuer, "/") + "/account", cookieName: "dash_session"}
+		// client_id names us to the account page, which then offers the way back here.
+		securityURL: strings.TrimSuffix(cfg.Issuer, "/") + "/account?" + url.Values{"client_id": {cfg.ClientID}}.Encode(),
+		cookieName:  "dash_session"}
 	if cfg.secure {
 		a.cookieName = "__Host-dash_session"
 	}

@@ -519,7 +519,7 @@ func TestSecuritySettingsRecheck(t *testing.T) {
 		t.Fatalf("before the security settings: %d refreshes, %s", ta.idp.refreshCalls, body)
 	}
 	resp := ta.do(t, "GET", "/security", nil, c)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account?client_id=fintech-dashboard" {
 		t.Fatalf("/security → %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if body := readBody(t, ta.do(t, "GET", "/dashboard", nil, c)); !strings.Contains(body, `id="mfa-enabled">on`) ||
@@ -531,7 +531,7 @@ func TestSecuritySettingsRecheck(t *testing.T) {
 		t.Errorf("%d refreshes, want exactly 1 (after the security settings only)", ta.idp.refreshCalls)
 	}
 	// Signed out, the link still leads to the IdP's account page.
-	if resp := ta.do(t, "GET", "/security", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account" {
+	if resp := ta.do(t, "GET", "/security", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://localhost:8080/account?client_id=fintech-dashboard" {
 		t.Errorf("/security without a session → %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -203,7 +203,7 @@ func TestBrowserDashboardJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#security-settings`)),
 		chromedp.WaitVisible(chromedp.CSS(`#mfa-on`)),
 	)
-	if loc := j.location(); loc != idp.issuer+"/account" {
+	if loc := j.location(); loc != idp.issuer+"/account?client_id=dash" {
 		j.fatalf("security settings at %s, not the IdP's /account", loc)
 	}
 	j.do("turn on two-step",
@@ -244,7 +244,10 @@ func TestBrowserDashboardJourney(t *testing.T) {
 	// Back on the dashboard: the visit to the security settings (through /security) makes the
 	// next page refresh, and the refreshed ID token says mfa_enabled; acr stays that of the
 	// sign-in.
-	j.do("back to the dashboard", chromedp.Navigate(base+"/dashboard"))
+	if got := j.text(`#back-to-app`); got != "← Back to FinTech Dashboard" {
+		t.Errorf("the account page's way back says %q", got)
+	}
+	j.do("back to the dashboard", chromedp.Click(chromedp.CSS(`#back-to-app`)))
 	j.expectDashboard(map[string]string{"who": email, "acr": "pwd", "mfa-enabled": "on"})
 
 	// 3. A payment: step-up (acr_values=mfa, max_age=300) inside the SSO session asks before it
