@@ -55,6 +55,12 @@ func formOnly(next http.Handler) http.Handler {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", msgBadParams)
 			return
 		}
+		if id, secret, ok := r.BasicAuth(); ok && !(cleanCredential(id) && cleanCredential(secret)) {
+			// RFC 6749 §5.2: a failed HTTP Basic authentication is a 401 naming the scheme.
+			w.Header().Set("WWW-Authenticate", `Basic realm="oauth"`)
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", msgBadParams)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

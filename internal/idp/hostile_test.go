@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, to count rows
+
 	"github.com/fintech-idp/idp/internal/store"
+	"github.com/fintech-idp/idp/internal/store/pgtest"
 )
 
 // hostileCase is one request an attacker might send.
@@ -146,6 +149,8 @@ func hostileCases() []hostileCase {
 		verifyPath + "?h=%00", resetVerifyPath + "?h=" + strings.Repeat("A", 5000), mfaPath + "?h=%3Cscript%3E",
 		loginPath + "?authRequestID=%27%20OR%201%3D1", loginPath + "?authRequestID=%00",
 		logoutPath + "?lr=%FF", "/no-such-page%00", "/login?authRequestID=a&authRequestID=b",
+		"/authorize/callback?id=%00", "/authorize/callback?id=%FF%FE", "/authorize/callback?id=x&id=y",
+		"/userinfo?x=%00",
 	} {
 		add(hostileCase{name: "GET " + u, method: "GET", path: u})
 	}
@@ -189,17 +194,21 @@ func hostileCases() []hostileCase {
 	basic := http.Header{"Authorization": {"Basic " + basicAuth("web", "wrong-secret")}}
 	for _, p := range []string{"/oauth/token", "/oauth/introspect", "/revoke"} {
 		for name, c := range map[string]hostileCase{
-			"JSON body":            {ct: "application/json", body: `{"grant_type":"authorization_code","code":"x"}`},
-			"no content type":      {ct: "", body: "grant_type=authorization_code&code=x"},
-			"multipart":            {ct: "multipart/form-data; boundary=zz", body: "--zz--"},
-			"repeated parameter":   {ct: formCT, body: "grant_type=authorization_code&grant_type=refresh_token&code=x&token=x&token=y"},
-			"NUL in a parameter":   {ct: formCT, body: "grant_type=authorization_code&code=x%00&token=x%00"},
-			"invalid UTF-8":        {ct: formCT, body: "grant_type=authorization_code&code=%FF&token=%FF"},
-			"SQL in a parameter":   {ct: formCT, body: url.Values{"grant_type": {"authorization_code"}, "code": {"' OR 1=1 --"}, "token": {"' OR 1=1 --"}}.Encode(), header: basic},
-			"HTML in a parameter":  {ct: formCT, body: url.Values{"grant_type": {"<script>"}, "token": {"<script>"}}.Encode(), header: basic},
-			"unknown client":       {ct: formCT, body: "grant_type=client_credentials&token=x", header: http.Header{"Authorization": {"Basic " + basicAuth("nope", "x")}}},
-			"body over 64 KiB":     {ct: formCT, body: "grant_type=authorization_code&code=" + strings.Repeat("A", 70_000) + "&token=x"},
-			"credentials in query": {ct: formCT, body: "grant_type=authorization_code&code=x"},
+			"JSON body":             {ct: "application/json", body: `{"grant_type":"authorization_code","code":"x"}`},
+			"no content type":       {ct: "", body: "grant_type=authorization_code&code=x"},
+			"multipart":             {ct: "multipart/form-data; boundary=zz", body: "--zz--"},
+			"repeated parameter":    {ct: formCT, body: "grant_type=authorization_code&grant_type=refresh_token&code=x&token=x&token=y"},
+			"NUL in a parameter":    {ct: formCT, body: "grant_type=authorization_code&code=x%00&token=x%00"},
+			"invalid UTF-8":         {ct: formCT, body: "grant_type=authorization_code&code=%FF&token=%FF"},
+			"SQL in a parameter":    {ct: formCT, body: url.Values{"grant_type": {"authorization_code"}, "code": {"' OR 1=1 --"}, "token": {"' OR 1=1 --"}}.Encode(), header: basic},
+			"HTML in a parameter":   {ct: formCT, body: url.Values{"grant_type": {"<script>"}, "token": {"<script>"}}.Encode(), header: basic},
+			"unknown client":        {ct: formCT, body: "grant_type=client_credentials&token=x", header: http.Header{"Authorization": {"Basic " + basicAuth("nope", "x")}}},
+			"NUL client id":         {ct: formCT, body: "grant_type=client_credentials&token=x", header: http.Header{"Authorization": {"Basic " + basicAuth("web\x00", "x")}}},
+			"invalid UTF-8 client":  {ct: formCT, body: "grant_type=client_credentials&token=x", header: http.Header{"Authorization": {"Basic " + basicAuth("\xff\xfe", "x")}}},
+			"escaped NUL client id": {ct: formCT, body: "grant_type=client_credentials&token=x", header: http.Header{"Authorization": {"Basic " + basicAuth("web%00", "x")}}},
+			"NUL in form client":    {ct: formCT, body: "grant_type=client_credentials&token=x&client_id=%00&client_secret=x"},
+			"body over 64 KiB":      {ct: formCT, body: "grant_type=authorization_code&code=" + strings.Repeat("A", 70_000) + "&token=x"},
+			"credentials in query":  {ct: formCT, body: "grant_type=authorization_code&code=x"},
 		} {
 			c.name, c.method, c.path, c.api = p+": "+name, "POST", p, true
 			c.failedAuth = c.header != nil
@@ -212,6 +221,7 @@ func hostileCases() []hostileCase {
 	for name, hd := range map[string]string{
 		"garbage bearer":    "Bearer " + strings.Repeat("x", 5000),
 		"SQL bearer":        "Bearer ' OR 1=1 --",
+		"non-UTF-8 bearer":  "Bearer \xff\xfe",
 		"basic to userinfo": "Basic " + basicAuth("web", "x"),
 	} {
 		add(hostileCase{name: "userinfo: " + name, method: "GET", path: "/userinfo", header: http.Header{"Authorization": {hd}}, api: true})
@@ -234,19 +244,41 @@ var rawLeaks = []string{"runtime error", "goroutine ", "panic:", "sql: ", "SQLST
 // error text, and that no table of the database changed.
 func TestHostileInput(t *testing.T) {
 	h := newMFAHarness(t, nil)
-	signedIn := h.accountBrowser(t)
 	db, err := sql.Open("sqlite", filepath.Join(h.dir, store.SQLiteFile)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	runHostile(t, h, func(t *testing.T) map[string]string {
+		return snapshot(t, db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
+			`SELECT group_concat(id || email || password_hash || email_verified || disabled, '|') FROM users`)
+	})
+}
 
+// TestHostileInputPostgres is TestHostileInput on PostgreSQL, which refuses NUL and invalid
+// UTF-8 in text where SQLite stores them: nothing hostile may reach a query.
+func TestHostileInputPostgres(t *testing.T) {
+	dbURL := pgtest.FreshSchema(t)
+	h := newMFAHarnessOn(t, dbURL, nil)
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	runHostile(t, h, func(t *testing.T) map[string]string {
+		return snapshot(t, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+			`SELECT coalesce(string_agg(id || email || password_hash || email_verified::text || disabled::text, '|' ORDER BY id), '') FROM users`)
+	})
+}
+
+func runHostile(t *testing.T, h *mfaHarness, snap func(t *testing.T) map[string]string) {
+	signedIn := h.accountBrowser(t)
 	cases := hostileCases()
 	if len(cases) < 100 {
 		t.Fatalf("only %d hostile inputs", len(cases))
 	}
 	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
-	before := snapshot(t, db)
+	before := snap(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := newTestBrowser(t)
@@ -272,7 +304,7 @@ func TestHostileInput(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			checkRefusal(t, c, resp, string(body))
-			after := snapshot(t, db)
+			after := snap(t)
 			if c.failedAuth {
 				before["counters"] = after["counters"]
 			}
@@ -324,10 +356,11 @@ func checkRefusal(t *testing.T, c hostileCase, resp *http.Response, body string)
 	}
 }
 
-// snapshot returns the row count of every table and a digest of the users table.
-func snapshot(t *testing.T, db *sql.DB) map[string]string {
+// snapshot returns the row count of every table (named by tablesQuery) and a digest of the users
+// table (usersQuery).
+func snapshot(t *testing.T, db *sql.DB, tablesQuery, usersQuery string) map[string]string {
 	t.Helper()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	rows, err := db.Query(tablesQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +385,7 @@ func snapshot(t *testing.T, db *sql.DB) map[string]string {
 		snap[tb] = fmt.Sprint(n)
 	}
 	var digest string
-	if err := db.QueryRow(`SELECT group_concat(id || email || password_hash || email_verified || disabled, '|') FROM users`).Scan(&digest); err != nil {
+	if err := db.QueryRow(usersQuery).Scan(&digest); err != nil {
 		t.Fatal(err)
 	}
 	snap["users (content)"] = digest

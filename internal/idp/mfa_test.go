@@ -36,6 +36,12 @@ type mfaHarness struct {
 
 func newMFAHarness(t *testing.T, change func(*MFA)) *mfaHarness {
 	t.Helper()
+	return newMFAHarnessOn(t, "", change)
+}
+
+// newMFAHarnessOn is newMFAHarness on the database at databaseURL (SQLite when empty).
+func newMFAHarnessOn(t *testing.T, databaseURL string, change func(*MFA)) *mfaHarness {
+	t.Helper()
 	fake := smstest.New()
 	t.Cleanup(fake.Close)
 	v, err := sms.NewVonage(sms.VonageConfig{APIKey: fake.Key, APISecret: fake.Secret, BaseURL: fake.URL, Timeout: 2 * time.Second,
@@ -43,7 +49,7 @@ func newMFAHarness(t *testing.T, change func(*MFA)) *mfaHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarnessWith(t, func(o *Options) {
+	h := newHarnessOn(t, databaseURL, func(o *Options) {
 		o.MFA = MFA{Verifier: v, VoiceFallback: true, DefaultRegion: "GB", AllowedCountries: []string{"GB", "IE"}}
 		if change != nil {
 			change(&o.MFA)

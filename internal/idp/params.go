@@ -32,6 +32,18 @@ func badParams(vs url.Values) bool {
 	return false
 }
 
+// cleanCredential is cleanText for an HTTP Basic user name or password, both as sent and after
+// the form-decoding RFC 6749 §2.3.1 applies to them ("%00" is a NUL once decoded).
+func cleanCredential(s string) bool {
+	if !cleanText(s) {
+		return false
+	}
+	if u, err := url.QueryUnescape(s); err == nil {
+		return cleanText(u)
+	}
+	return true
+}
+
 // repeatable are the parameters a request may carry more than once: RFC 8707 §2 lets a client
 // name several resources.
 var repeatable = map[string]bool{"resource": true}
@@ -42,8 +54,21 @@ func cleanText(s string) bool {
 	}) < 0
 }
 
+// pageQuery refuses, with the error page, a hosted page whose query repeats a parameter or
+// carries characters no browser sends (badParams): a GET has no form for parseForm to check, and
+// its query reaches the store (an auth request id, a page handle).
+func (s *Server) pageQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if badParams(r.URL.Query()) {
+			s.renderError(w, r, http.StatusBadRequest, msgBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // singleParams refuses, with the browser error page, a request to a browser-facing protocol
-// endpoint (/authorize, /end_session) whose query or form repeats a parameter or carries
+// endpoint (/authorize, its callback, /end_session) whose query or form repeats a parameter or carries
 // characters no client sends (badParams).
 func (s *Server) singleParams(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -244,7 +244,7 @@ func (s *Server) routes() http.Handler {
 
 	// Protocol endpoints a browser visits: errors become our page, never raw text.
 	r.With(noCORS, s.singleParams, s.authorizeChecks, s.browserErrors, s.bindBrowser, s.rememberApp).Handle("/authorize", s.provider)
-	r.With(noCORS, s.checkBrowserBinding, s.offlineConsent, s.browserErrors).Handle("/authorize/callback", s.provider)
+	r.With(noCORS, s.singleParams, s.checkBrowserBinding, s.offlineConsent, s.browserErrors).Handle("/authorize/callback", s.provider)
 	r.With(noCORS, s.singleParams, s.browserErrors).Handle("/end_session", s.provider)
 	// Back-channel endpoints: JSON errors with fixed text, never cached.
 	r.With(noStore, formOnly, s.countGrants, tokenChecks, s.clientAuth, s.apiErrors).Handle("/oauth/token", s.provider)
@@ -256,7 +256,7 @@ func (s *Server) routes() http.Handler {
 	// Hosted pages. Cross-origin form posts are refused here only (the protocol endpoints follow
 	// the OIDC rules).
 	r.Group(func(r chi.Router) {
-		r.Use(csrf.Handler)
+		r.Use(csrf.Handler, s.pageQuery)
 		r.Get(loginPath, s.handleLoginPage)
 		r.Post(loginPath, s.handleLoginSubmit)
 		r.Get(logoutPath, s.handleLogoutPage)

@@ -70,12 +70,19 @@ func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
 // newHarnessWith lets a test change the options (e.g. the mail sender) before the server starts.
 func newHarnessWith(t testing.TB, change func(*Options)) *harness {
 	t.Helper()
+	return newHarnessOn(t, "", change)
+}
+
+// newHarnessOn is newHarnessWith on the PostgreSQL database at databaseURL, or on SQLite in a
+// temporary directory when it is empty.
+func newHarnessOn(t testing.TB, databaseURL string, change func(*Options)) *harness {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := store.Migrate(ctx, "", dir, "up"); err != nil {
+	if err := store.Migrate(ctx, databaseURL, dir, "up"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, "", dir)
+	st, err := store.Open(ctx, databaseURL, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
