@@ -563,7 +563,8 @@ func TestPaymentAmountError(t *testing.T) {
 		c, _ := ta.signIn(t, "mfa", ta.clock, "/login")
 		resp := ta.do(t, "POST", "/payment", url.Values{"recipient": {"Bob"}, "amount": {amount}}, c)
 		body := readBody(t, resp)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "for example 12.50") {
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "for example 12.50") ||
+			!strings.Contains(body, `aria-describedby="amount-hint form-error" aria-invalid="true"`) {
 			t.Errorf("amount %q: %d %s", amount, resp.StatusCode, body)
 		}
 	}
