@@ -150,6 +150,20 @@ func TestBrowserPageLayout(t *testing.T) {
 	)
 	look(reset, "reset-done")
 
+	// An app asks for two-step of someone without it: the offer to turn it on.
+	const plain = "maximilian.oberhausen-wittgenstein@example-private-bank.com"
+	createVerifiedUser(t, p, plain)
+	offer := newTab(t, browser)
+	run1(offer, t, "two-step offer",
+		chromedp.Navigate(rp.url+"/start?acr=mfa"),
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), plain),
+		chromedp.SendKeys(chromedp.CSS(`#password`), browserPassword),
+		chromedp.Submit(chromedp.CSS(`#email`)),
+		chromedp.WaitVisible(chromedp.CSS(`#decline`)),
+	)
+	look(offer, "two-step-offer")
+
 	// German and French texts are longer: the pages with the most text, in both.
 	for _, lang := range []string{"de", "fr"} {
 		tab := newTab(t, browser)
