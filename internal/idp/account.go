@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"github.com/fintech-idp/idp/internal/i18n"
 	"net/http"
 	"time"
 
@@ -107,7 +108,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int,
 	rows := make([]sessionRow, 0, len(list))
 	for _, x := range list {
 		rows = append(rows, sessionRow{ID: x.ID, Device: deviceName(x.UserAgent), IP: x.IP,
-			LastSeen: x.LastSeenAt.Format("2 Jan 2006 15:04 MST"), Created: x.CreatedAt.Format(time.DateOnly), Current: x.ID == sess.ID})
+			LastSeen: lastSeen(r, x.LastSeenAt), Created: x.CreatedAt.Format(time.DateOnly), Current: x.ID == sess.ID})
 	}
 	consents, err := s.consentRows(r.Context(), u.ID)
 	if err != nil {
@@ -208,6 +209,17 @@ func (s *Server) handleAccountRevokeAll(w http.ResponseWriter, r *http.Request) 
 }
 
 // deviceName makes a short, human label of a User-Agent.
+// lastSeen writes a session's last activity as people of the page's language write dates.
+func lastSeen(r *http.Request, t time.Time) string {
+	switch i18n.FromContext(r.Context()) {
+	case i18n.German:
+		return t.Format("02.01.2006, 15:04 MST")
+	case i18n.French:
+		return t.Format("02/01/2006 15:04 MST")
+	}
+	return t.Format("2 Jan 2006 15:04 MST")
+}
+
 func deviceName(ua string) string {
 	browser, os := "Browser", ""
 	for _, b := range []struct{ needle, name string }{{"Edg/", "Edge"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"}} {

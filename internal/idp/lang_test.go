@@ -3,6 +3,7 @@ package idp
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,36 @@ func TestEmailsInThePagesLanguage(t *testing.T) {
 	}
 	if !strings.Contains(m.HTML, `<html lang="de">`) {
 		t.Error("the HTML email is not marked German")
+	}
+}
+
+// TestAccountInGerman: the sessions list speaks the page's language too (device and date).
+func TestAccountInGerman(t *testing.T) {
+	h := newMFAHarness(t, nil)
+	b := h.accountBrowser(t)
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+accountPath+"?lang=de", nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	page := sb.String()
+	for _, want := range []string{"Ihr Konto", "zuletzt aktiv ", "Wo Sie angemeldet sind"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the German account page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, " on Linux") || regexp.MustCompile(`zuletzt aktiv \d{1,2} [A-Z][a-z]{2} `).MatchString(page) {
+		t.Errorf("English device or date on the German account page")
 	}
 }
