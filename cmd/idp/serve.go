@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/fintech-idp/idp/internal/idp"
 	"github.com/fintech-idp/idp/internal/mail"
 	"github.com/fintech-idp/idp/internal/metrics"
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/secrets"
 	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
@@ -35,6 +37,13 @@ Flags (each overrides the environment variable named in its description):
 
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 20 * time.Second
+
+// The queue in front of the password hashes: this many waiting per core, each at most
+// hashQueueWait; beyond it a request is answered 503 with Retry-After.
+const (
+	hashQueuePerCore = 4
+	hashQueueWait    = 2 * time.Second
+)
 
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve", serveUsage)
@@ -111,6 +120,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 				"redirect_uri", "http://localhost:5000/callback")
 		}
 	}
+
+	// The server's hashes share one bound (docs/ARCHITECTURE.md, Limits): as many at once as
+	// there are cores, a short queue in front, then 503.
+	admin.Hasher.Gate = password.NewGate(runtime.GOMAXPROCS(0), hashQueuePerCore*runtime.GOMAXPROCS(0), hashQueueWait)
 
 	var m *metrics.Metrics
 	if cfg.MetricsAddr != "off" && cfg.MetricsAddr != "" {

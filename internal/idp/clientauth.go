@@ -16,6 +16,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/fintech-idp/idp/internal/metrics"
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -180,7 +181,7 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 }
 
 func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, ce *clientAuthError) {
-	if ce.status == http.StatusTooManyRequests {
+	if ce.status == http.StatusTooManyRequests || ce.status == http.StatusServiceUnavailable {
 		secs := int((ce.retryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		s.metrics.RateLimited("client_auth")
@@ -211,7 +212,7 @@ func (s *Server) authenticateClient(r *http.Request) (*authedClient, error) {
 		}
 		// Unknown ids are throttled and pay the same hash as known ones: neither the answer nor
 		// its timing tells which ids exist.
-		return nil, s.clientLimiter.check(ctx, cred.clientID, func() bool { s.storage.secrets.burn(cred.secret); return false })
+		return nil, s.clientLimiter.check(ctx, cred.clientID, func() (bool, error) { return false, s.storage.secrets.burn(cred.secret) })
 	}
 	if c.AuthMethod != cred.method {
 		s.log.InfoContext(ctx, "client used another authentication method than registered", "client_id", c.ID,
@@ -224,19 +225,19 @@ func (s *Server) authenticateClient(r *http.Request) (*authedClient, error) {
 		return a, nil // a public client: PKCE and the redirect URI stand in for a secret
 	case store.AuthSecretBasic, store.AuthSecretPost:
 		// Concurrent requests with the same secret share one check (and one reservation).
-		err := s.storage.secrets.authenticate(c, cred.secret, func(verify func() bool) error {
+		err := s.storage.secrets.authenticate(c, cred.secret, func(verify func() (bool, error)) error {
 			return s.clientLimiter.check(context.WithoutCancel(ctx), c.ID, verify)
 		})
 		if err != nil {
 			return nil, err
 		}
 	case store.AuthPrivateKeyJWT:
-		err := s.clientLimiter.check(ctx, c.ID, func() bool {
+		err := s.clientLimiter.check(ctx, c.ID, func() (bool, error) {
 			if err := s.verifyClientAssertion(ctx, c, cred.assertion); err != nil {
 				s.log.InfoContext(ctx, "client assertion refused", "client_id", c.ID, "reason", err.Error())
-				return false
+				return false, nil
 			}
-			return true
+			return true, nil
 		})
 		if err != nil {
 			return nil, err
@@ -289,7 +290,7 @@ func (l *clientAuthLimiter) keys(ctx context.Context, clientID string) []struct 
 // one atomic statement counts and decides); once a key has its limit of counted failures it is
 // locked for the window and verify does not run: the answer is 429. A passing verify gives its
 // attempts back (ReleaseAttempt), so that only failures count.
-func (l *clientAuthLimiter) check(ctx context.Context, clientID string, verify func() bool) error {
+func (l *clientAuthLimiter) check(ctx context.Context, clientID string, verify func() (bool, error)) error {
 	now, window := l.now(), l.window()
 	var reserved []string
 	for _, k := range l.keys(ctx, clientID) {
@@ -305,7 +306,18 @@ func (l *clientAuthLimiter) check(ctx context.Context, clientID string, verify f
 		}
 		reserved = append(reserved, k.key)
 	}
-	if !verify() {
+	ok, err := verify()
+	if errors.Is(err, password.ErrBusy) {
+		// Not checked: the attempts are given back and the client asked to come back (the
+		// argon2id work is bounded, see password.Gate).
+		l.release(ctx, reserved)
+		return &clientAuthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			description: "The server is busy. Please try again in a moment.", retryAfter: time.Second}
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return errClientAuth(msgClientAuthFailed)
 	}
 	l.release(ctx, reserved)

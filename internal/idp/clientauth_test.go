@@ -136,7 +136,7 @@ func TestClientAuthThrottled(t *testing.T) {
 	var checks atomic.Int32
 	cs := h.srv.storage.secrets
 	verify := cs.verifyHash
-	cs.verifyHash = func(hash, s string) bool { checks.Add(1); return verify(hash, s) }
+	cs.verifyHash = func(hash, s string) (bool, error) { checks.Add(1); return verify(hash, s) }
 
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	answers := fireRequests(t, 30, func(i int) *http.Request {
@@ -196,7 +196,7 @@ func TestConcurrentColdSecretChecksShareOne(t *testing.T) {
 	cs := h.srv.storage.secrets
 	cs.joining = func() { joined.Add(1) }
 	verify := cs.verifyHash
-	cs.verifyHash = func(hash, s string) bool {
+	cs.verifyHash = func(hash, s string) (bool, error) {
 		if checks.Add(1) == 1 {
 			close(started)
 			<-release // hold the first check until every request is waiting on it

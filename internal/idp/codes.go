@@ -92,20 +92,47 @@ func (c *codes) generate() (string, error) {
 	return fmt.Sprintf("%06d", n.Int64()), nil
 }
 
-// checkSendAllowed applies the resend cooldown and the hourly send limits, counting this send.
-func (c *codes) checkSendAllowed(ctx context.Context, userID, purpose, ip string) error {
+// reserveSend applies the resend cooldown and the hourly send limits before anything else
+// happens (a password hashed, a row written, an email sent), counting this send. Every counter
+// is keyed by the address, never by an account, so that an address nobody signed up with goes
+// through the same bookkeeping and gets the same answers as one that has an account. The
+// cooldown is reserved in one statement (Store.ReserveAttempt); the hourly limits count and
+// decide in one upsert (Store.HitCounter).
+func (c *codes) reserveSend(ctx context.Context, email, purpose, ip string) error {
 	now := c.now()
-	if last, err := c.st.LatestEmailCode(ctx, userID, purpose); err == nil {
-		if wait := last.CreatedAt.Add(c.limits.EmailResendCooldown).Sub(now); wait > 0 {
-			return &limitedError{retryAfter: wait, kind: "email_cooldown"}
+	err := c.reserve(ctx, email, purpose, ip, now)
+	var lim *limitedError
+	if errors.As(err, &lim) {
+		c.metrics.CodeSent("email", "limited")
+		c.metrics.RateLimited(lim.kind)
+	}
+	return err
+}
+
+// unreserve gives the cooldown back when nothing was sent after all (the server was busy).
+func (c *codes) unreserve(ctx context.Context, email, purpose string) {
+	if err := c.st.ResetCounter(context.WithoutCancel(ctx), cooldownKey(email, purpose)); err != nil {
+		c.audit.logger.WarnContext(ctx, "give back send cooldown", "error", err)
+	}
+}
+
+func cooldownKey(email, purpose string) string { return "mail:cool:" + purpose + ":" + emailKey(email) }
+
+func (c *codes) reserve(ctx context.Context, email, purpose, ip string, now time.Time) error {
+	cool := c.limits.EmailResendCooldown
+	if cool > 0 {
+		res, err := c.st.ReserveAttempt(ctx, cooldownKey(email, purpose), store.AttemptRule{Window: cool, LockAfter: 1, Lock: cool}, now)
+		if err != nil {
+			return err
 		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+		if !res.Allowed {
+			return &limitedError{retryAfter: res.RetryAt.Sub(now), kind: "email_cooldown"}
+		}
 	}
 	for _, lim := range []struct {
 		key   string
 		limit int
-	}{{"mail:user:" + userID, c.limits.EmailSendLimitAccount}, {"mail:ip:" + ip, c.limits.EmailSendLimitIP}} {
+	}{{"mail:addr:" + emailKey(email), c.limits.EmailSendLimitAccount}, {"mail:ip:" + ip, c.limits.EmailSendLimitIP}} {
 		ctr, err := c.st.HitCounter(ctx, lim.key, time.Hour, now)
 		if err != nil {
 			return err
@@ -117,25 +144,21 @@ func (c *codes) checkSendAllowed(ctx context.Context, userID, purpose, ip string
 	return nil
 }
 
-// send emails a fresh code for (user, purpose), carrying pendingHash for a signup, and stores it
-// (voiding the previous one). The email goes first: when it fails nothing is stored, so the
-// person can ask again at once and no cooldown blocks them.
+// send reserves and emails a fresh code for (user, purpose), carrying pendingHash for a signup,
+// and stores it (voiding the previous one).
 func (c *codes) send(ctx context.Context, u *store.User, purpose, pendingHash, ip string) (codeID string, err error) {
+	if err := c.reserveSend(ctx, u.Email, purpose, ip); err != nil {
+		return "", err
+	}
 	id := uuid.NewString()
-	return id, c.sendWithID(ctx, u, purpose, pendingHash, ip, id)
+	return id, c.sendReserved(ctx, u, purpose, pendingHash, id)
 }
 
-// sendWithID is send with the code id chosen by the caller (the reset page seals it into its
-// handle before the email goes out in the background).
-func (c *codes) sendWithID(ctx context.Context, u *store.User, purpose, pendingHash, ip, id string) error {
-	if err := c.checkSendAllowed(ctx, u.ID, purpose, ip); err != nil {
-		var lim *limitedError
-		if errors.As(err, &lim) {
-			c.metrics.CodeSent("email", "limited")
-			c.metrics.RateLimited(lim.kind)
-		}
-		return err
-	}
+// sendReserved sends a code whose send reserveSend has allowed, with the code id chosen by the
+// caller (the reset page seals it into its handle before the email goes out in the background).
+// The email goes first: when it fails nothing is stored and the cooldown is given back, so the
+// person can ask again at once.
+func (c *codes) sendReserved(ctx context.Context, u *store.User, purpose, pendingHash, id string) error {
 	code, err := c.generate()
 	if err != nil {
 		return err
@@ -147,6 +170,9 @@ func (c *codes) sendWithID(ctx context.Context, u *store.User, purpose, pendingH
 	minutes := int(c.limits.EmailCodeTTL / time.Minute)
 	if err := c.deliver(ctx, u.Email, kind, id, map[string]any{"Code": code, "MinutesValid": minutes}); err != nil {
 		c.metrics.CodeSent("email", "failed")
+		if rerr := c.st.ResetCounter(context.WithoutCancel(ctx), cooldownKey(u.Email, purpose)); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	c.metrics.CodeSent("email", "sent")

@@ -1,11 +1,17 @@
 package idp
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/fintech-idp/idp/internal/password"
+	"github.com/fintech-idp/idp/internal/store"
 )
 
 // fire runs n calls of call(i) on workers goroutines that all start together (a barrier, no
@@ -58,12 +64,15 @@ func (c *tally) get(label string) int {
 
 // TestLoginThrottleConcurrent: 150 wrong passwords sent together from 60 connections, the right
 // one 45th, must not sign in; only as many passwords are checked as the throttle allows at one
-// instant (5), the rest are refused before any hashing.
+// instant (5), the rest are refused before any hashing. The first 44 are sent together and
+// answered before the other 106 (the right one among them) are sent together: otherwise the
+// scheduler may let the 45th overtake the first ones, and a right password among the first five
+// checks rightly signs in.
 func TestLoginThrottleConcurrent(t *testing.T) {
 	h := newHarness(t)
 	h.seed(t)
 	var got tally
-	fire(150, 60, func(i int) {
+	try := func(i int) {
 		pw := "wrong password number x"
 		if i == 44 {
 			pw = flowPassword
@@ -85,7 +94,9 @@ func TestLoginThrottleConcurrent(t *testing.T) {
 			got.add("other")
 			t.Errorf("try %d: %d at %s", i, resp.StatusCode, resp.Request.URL.Path)
 		}
-	})
+	}
+	fire(44, 60, try)
+	fire(106, 60, func(i int) { try(44 + i) })
 	if n := got.get("signed in"); n != 0 {
 		t.Errorf("the right password signed in among 150 concurrent tries (%v)", got.n)
 	}
@@ -177,5 +188,144 @@ func TestRecoveryCodeConcurrent(t *testing.T) {
 	})
 	if n := got.get("checked"); n > 5 || got.get("other") > 0 {
 		t.Errorf("%d wrong recovery codes checked at once, want at most 5 (%v)", n, got.n)
+	}
+}
+
+// TestHashGateBusy: with every hash slot and the queue taken, a sign-in answers a 503 page with
+// Retry-After (its try given back, not counted as a failure), a signup the same (its send
+// cooldown given back), and the token endpoint 503 with OAuth JSON temporarily_unavailable.
+func TestHashGateBusy(t *testing.T) {
+	gate := password.NewGate(1, 0, time.Minute)
+	h := newHarnessWith(t, func(o *Options) {
+		hasher := *o.Hasher
+		hasher.Gate = gate
+		o.Hasher = &hasher
+	})
+	h.seed(t)
+	ctx := context.Background()
+	_, secret, err := h.admin.CreateClient(ctx, ClientSpec{ID: "svc", Type: store.ClientService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := gate.Enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := postForm(t, newTestBrowser(t), h.ts.URL+"/login", url.Values{"email": {flowEmail}, "password": {"wrong password number x"}})
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, msgBusy) {
+		t.Errorf("sign-in while busy: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if c, err := h.st.GetCounter(ctx, keysFor(flowEmail, "").account, time.Hour, h.clock.Now()); err == nil && c.Count != 0 {
+		t.Errorf("the busy try was counted: %d", c.Count)
+	}
+	resp, _ = postForm(t, newTestBrowser(t), h.ts.URL+signupPath, url.Values{"email": {"new@example.com"}, "password": {attackerPW}, "confirm": {attackerPW}})
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("signup while busy: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("svc", secret)
+	tr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := io.ReadAll(tr.Body)
+	tr.Body.Close()
+	if tr.StatusCode != http.StatusServiceUnavailable || tr.Header.Get("Retry-After") == "" || !strings.Contains(string(tb), `"error":"temporarily_unavailable"`) {
+		t.Errorf("token endpoint while busy: %d %s", tr.StatusCode, tb)
+	}
+	release()
+	// Free again: the same requests go through, the signup at once (no cooldown left behind).
+	if !h.canLogin(t, flowEmail, flowPassword) {
+		t.Error("no sign-in after the storm")
+	}
+	if resp, _ := postForm(t, newTestBrowser(t), h.ts.URL+signupPath, url.Values{"email": {"new@example.com"}, "password": {attackerPW}, "confirm": {attackerPW}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("signup after the storm: %d", resp.StatusCode)
+	}
+}
+
+// resetPassword runs the reset journey for email and sets newPW.
+func (h *harness) resetPassword(t *testing.T, email, newPW string) {
+	t.Helper()
+	before := 0
+	for _, m := range h.outbox.Outbox() {
+		if m.To == email && codePattern.MatchString(m.Text) {
+			before++
+		}
+	}
+	b := newTestBrowser(t)
+	_, body := postForm(t, b, h.ts.URL+resetPath, url.Values{"email": {email}})
+	hv := handleOf(t, body)
+	// The code is sent in the background: wait for it, but never go on without it.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := 0
+		for _, m := range h.outbox.Outbox() {
+			if m.To == email && codePattern.MatchString(m.Text) {
+				n++
+			}
+		}
+		if n > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reset email within 60s")
+		}
+	}
+	_, body = h.enterCode(t, b, resetVerifyPath, hv, h.codeFor(t, email))
+	g := grantPattern.FindStringSubmatch(body)
+	if g == nil {
+		t.Fatalf("no new-password form: %.300s", body)
+	}
+	resp, body := postForm(t, b, h.ts.URL+resetPasswordPath, url.Values{"grant": {unescape(g[1])}, "password": {newPW}, "confirm": {newPW}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out everywhere") {
+		t.Fatalf("reset: %d %.300s", resp.StatusCode, body)
+	}
+}
+
+// TestResetLiftsLockAndDisabledPassword: a successful reset lifts the sign-in lock at once; 100
+// wrong passwords in a row, across lock windows, turn password sign-in off (the owner told by
+// email) until the owner resets the password by email.
+func TestResetLiftsLockAndDisabledPassword(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t)
+	wrong := func() int {
+		resp, _ := postForm(t, newTestBrowser(t), h.ts.URL+"/login", url.Values{"email": {flowEmail}, "password": {"wrong password number x"}})
+		return resp.StatusCode
+	}
+	lim := testLimits()
+	for range lim.LoginLockAfter {
+		h.clock.Advance(maxLoginDelay + time.Second)
+		if st := wrong(); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", st)
+		}
+	}
+	if h.canLogin(t, flowEmail, flowPassword) {
+		t.Fatal("not locked after 20 failures")
+	}
+	pw2 := "a brand new passphrase for ada"
+	h.resetPassword(t, flowEmail, pw2)
+	if !h.canLogin(t, flowEmail, pw2) {
+		t.Fatal("the reset did not lift the lock")
+	}
+
+	// 100 in a row, each after the lock of the one before has lifted.
+	for i := range maxConsecutiveFailures {
+		h.clock.Advance(lim.LoginLockDuration + time.Second)
+		if st := wrong(); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i+1, st)
+		}
+	}
+	h.clock.Advance(lim.LoginLockDuration + time.Second)
+	resp, body := postForm(t, newTestBrowser(t), h.ts.URL+"/login", url.Values{"email": {flowEmail}, "password": {pw2}})
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "turned off") {
+		t.Errorf("after %d wrong passwords in a row: %d", maxConsecutiveFailures, resp.StatusCode)
+	}
+	if _, subjects := h.mailsTo(flowEmail); !strings.Contains(strings.Join(subjects, "|"), "password sign-in turned off") {
+		t.Errorf("the owner was not told: %v", subjects)
+	}
+	pw3 := "yet another passphrase for ada"
+	h.resetPassword(t, flowEmail, pw3)
+	if !h.canLogin(t, flowEmail, pw3) {
+		t.Error("the reset did not turn password sign-in back on")
 	}
 }

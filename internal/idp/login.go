@@ -245,31 +245,37 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ok, rehash bool
+	var verr error
 	var pending *store.EmailCode
 	switch {
 	case u == nil:
 		// Same work and the same answer as a wrong password: no account enumeration.
-		s.hasher.VerifyDummy(pw)
+		verr = s.hasher.VerifyDummy(pw)
 	case !u.EmailVerified:
 		// A signup that was never confirmed: its password lives on its latest code.
 		if c, err := s.st.LatestEmailCode(ctx, u.ID, store.PurposeVerify); err == nil && c.PendingPasswordHash != "" {
-			ok, _, _ = s.hasher.Verify(c.PendingPasswordHash, pw)
+			ok, _, verr = s.hasher.Verify(c.PendingPasswordHash, pw)
 			pending = c
 		} else if u.PasswordHash != "" {
 			// Created by an operator without --verified: the password is set, the email is not
 			// proven yet (or imported unverified). A code proves it (and changes no password;
 			// an imported hash is still replaced below, the password being proven).
-			ok, rehash, _ = s.hasher.Verify(u.PasswordHash, pw)
+			ok, rehash, verr = s.hasher.Verify(u.PasswordHash, pw)
 			pending = &store.EmailCode{}
 		} else {
-			s.hasher.VerifyDummy(pw)
+			verr = s.hasher.VerifyDummy(pw)
 		}
 	default:
-		var verr error
 		ok, rehash, verr = s.hasher.Verify(u.PasswordHash, pw)
-		if verr != nil && !errors.Is(verr, password.ErrMalformedHash) {
-			s.log.ErrorContext(ctx, "verify password", "error", verr)
-		}
+	}
+	if errors.Is(verr, password.ErrBusy) {
+		// Not checked: the try is given back.
+		s.throttle.giveBack(ctx, keys)
+		s.busy(w, r, "sign-in")
+		return
+	}
+	if verr != nil && !errors.Is(verr, password.ErrMalformedHash) {
+		s.log.ErrorContext(ctx, "verify password", "error", verr)
 	}
 	if !ok {
 		userID := ""
@@ -299,6 +305,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if ar != nil {
 		arID = ar.ID
 	}
+	if u.Disabled {
+		s.audit.log(ctx, "login.failed", u.ID, clientID, map[string]string{"reason": "disabled"})
+		s.metrics.Login("disabled")
+		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
+		return
+	}
 	if pending != nil {
 		// The right password of an unconfirmed signup: to the code page, with a fresh code for
 		// that signup when the limits allow, else the one already sent.
@@ -313,12 +325,6 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.audit.log(ctx, "login.unverified", u.ID, clientID, nil)
 		s.metrics.Login("unverified")
 		s.redirectToCode(w, r, h)
-		return
-	}
-	if u.Disabled {
-		s.audit.log(ctx, "login.failed", u.ID, clientID, map[string]string{"reason": "disabled"})
-		s.metrics.Login("disabled")
-		s.showLogin(w, r, ar, http.StatusForbidden, email, "This account is disabled. Please contact support.")
 		return
 	}
 	if u.MFAEnabled {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/text/language"
 
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -482,8 +483,18 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 	if err != nil {
 		return 0, err
 	}
+	giveBack := func() {
+		if err := s.st.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
+			s.log.WarnContext(ctx, "release recovery code try", "error", err)
+		}
+	}
 	for _, rc := range list {
-		if match, _, _ := s.hasher.Verify(rc.Hash, code); !match {
+		match, _, err := s.hasher.Verify(rc.Hash, code)
+		if errors.Is(err, password.ErrBusy) {
+			giveBack()
+			return 0, refuse(http.StatusServiceUnavailable, msgBusy)
+		}
+		if !match {
 			continue
 		}
 		if err := s.st.UseRecoveryCode(ctx, userID, rc.ID, s.now()); err != nil {
@@ -492,9 +503,7 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 			}
 			return 0, err
 		}
-		if err := s.st.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
-			s.log.WarnContext(ctx, "release recovery code try", "error", err)
-		}
+		giveBack()
 		n, err := s.st.CountUnusedRecoveryCodes(ctx, userID)
 		if err != nil {
 			return 0, err
@@ -502,7 +511,10 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 		return n, nil
 	}
 	if len(list) == 0 {
-		s.hasher.VerifyDummy(code)
+		if err := s.hasher.VerifyDummy(code); errors.Is(err, password.ErrBusy) {
+			giveBack()
+			return 0, refuse(http.StatusServiceUnavailable, msgBusy)
+		}
 	}
 	s.audit.log(ctx, "recovery_code.failed", userID, "", nil)
 	return 0, refuse(http.StatusBadRequest, msgRecoveryWrong)

@@ -12,6 +12,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/sms"
 	"github.com/fintech-idp/idp/internal/store"
 )
@@ -890,7 +891,12 @@ func (s *Server) checkPasswordAgain(ctx context.Context, u *store.User, pw strin
 		return "Too many wrong passwords. Try again " + inDuration(refused.wait) + "."
 	}
 	if len(pw) <= maxPasswordLen {
-		if ok, _, _ := s.hasher.Verify(u.PasswordHash, pw); ok {
+		ok, _, err := s.hasher.Verify(u.PasswordHash, pw)
+		if errors.Is(err, password.ErrBusy) {
+			s.throttle.giveBack(ctx, try.keys)
+			return msgBusy
+		}
+		if ok {
 			if err := s.throttle.succeed(ctx, try.keys); err != nil {
 				s.log.WarnContext(ctx, "reset password failures", "error", err)
 			}

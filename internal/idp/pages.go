@@ -56,6 +56,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	pageHeaders(w.Header(), p.Nonce, imgSrc)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // RFC 9110 §10.2.3
+	}
 	var buf bufferWriter
 	if err := s.pages.RenderLocale(&buf, name, data, s.locale(r)); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)

@@ -149,10 +149,14 @@ func TestSignupExistingEmail(t *testing.T) {
 	if _, err := h.admin.CreateUser(context.Background(), "ada@example.com", ownerPW, true); err != nil {
 		t.Fatal(err)
 	}
-	s1, _, b1 := h.signup(t, newTestBrowser(t), "ada@example.com", attackerPW)
-	s2, _, b2 := h.signup(t, newTestBrowser(t), "new@example.com", attackerPW)
+	// Addresses of one length: the handle seals the address itself.
+	s1, h1, b1 := h.signup(t, newTestBrowser(t), "ada@example.com", attackerPW)
+	s2, h2, b2 := h.signup(t, newTestBrowser(t), "new@example.com", attackerPW)
 	if s1 != s2 {
 		t.Errorf("status %d vs %d", s1, s2)
+	}
+	if h1 == "" || len(h1) != len(h2) {
+		t.Errorf("sealed handle length %d vs %d", len(h1), len(h2))
 	}
 	strip := func(s string) string {
 		s = handlePattern.ReplaceAllString(s, "")

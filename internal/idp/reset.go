@@ -81,17 +81,27 @@ func (s *Server) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "load user", err)
 		return
 	}
+	// The send is reserved for every address alike (cooldown and limits keyed by the address), so
+	// a "send a new code" right after answers the same whether or not an account exists.
+	ip := clientIPFrom(ctx)
+	reserveErr := s.codes.reserveSend(ctx, email, store.PurposeReset, ip)
+	var lim *limitedError
+	if reserveErr != nil && !errors.As(reserveErr, &lim) {
+		s.internalError(w, r, "reserve send", reserveErr)
+		return
+	}
 	if u != nil && u.EmailVerified && !u.Disabled {
 		h.UserID = u.ID
-		ip := clientIPFrom(ctx)
-		bg := context.WithoutCancel(ctx)
-		go func() {
-			ctx, cancel := context.WithTimeout(bg, backgroundSendTimeout)
-			defer cancel()
-			if err := s.codes.sendWithID(ctx, u, store.PurposeReset, "", ip, h.CodeID); err != nil {
-				s.log.WarnContext(ctx, "reset code not sent", "error", err)
-			}
-		}()
+		if reserveErr == nil {
+			bg := context.WithoutCancel(ctx)
+			go func() {
+				ctx, cancel := context.WithTimeout(bg, backgroundSendTimeout)
+				defer cancel()
+				if err := s.codes.sendReserved(ctx, u, store.PurposeReset, "", h.CodeID); err != nil {
+					s.log.WarnContext(ctx, "reset code not sent", "error", err)
+				}
+			}()
+		}
 		s.audit.log(ctx, "reset.requested", u.ID, "", nil)
 	} else {
 		s.audit.log(ctx, "reset.requested", "", "", map[string]string{"known": "false"})

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fintech-idp/idp/internal/mail"
+	"github.com/fintech-idp/idp/internal/password"
 	"github.com/fintech-idp/idp/internal/store"
 )
 
@@ -102,27 +103,34 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	ip := clientIPFrom(ctx)
+	// The limits come first, before any hashing or row: keyed by the address and the IP, they
+	// answer alike whether or not the address has an account.
+	if err := s.codes.reserveSend(ctx, email, store.PurposeVerify, clientIPFrom(ctx)); err != nil {
+		s.signupSendFailed(w, r, d, err)
+		return
+	}
+	// Every signup pays for one hash, also when the address is taken: the time a signup takes
+	// must not tell either.
+	pending, err := s.hasher.Hash(pw)
+	if err != nil {
+		s.codes.unreserve(ctx, email, store.PurposeVerify)
+		s.internalError(w, r, "hash password", err)
+		return
+	}
 	u, err := s.st.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internalError(w, r, "load user", err)
 		return
 	}
 	h := handle{Email: email, Purpose: store.PurposeVerify, AuthRequestID: arID, Expires: s.now().Add(handleTTL).Unix()}
-	if u != nil && u.EmailVerified {
-		// Same page as a new signup; the owner learns of it by email. Random ids keep the sealed
-		// handle the same length as a real one.
+	if u != nil && (u.EmailVerified || u.Disabled) {
+		// Same page as a new signup; the owner learns of it by email (the send reserved above).
+		// A disabled account gets no code of any kind.
+		// Random ids keep the sealed handle the same length as a real one.
 		h.UserID, h.CodeID = uuid.NewString(), uuid.NewString()
-		if err := s.codes.checkSendAllowed(ctx, u.ID, "signup-existing", ip); err == nil {
-			s.codes.notify(ctx, u.Email, mail.KindSignupExisting, map[string]any{})
-		}
+		s.codes.notify(ctx, u.Email, mail.KindSignupExisting, map[string]any{})
 		s.audit.log(ctx, "signup.existing_email", u.ID, "", nil)
 		s.redirectToCode(w, r, h)
-		return
-	}
-	pending, err := s.hasher.Hash(pw)
-	if err != nil {
-		s.internalError(w, r, "hash password", err)
 		return
 	}
 	if u == nil {
@@ -141,19 +149,35 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		s.audit.log(ctx, "signup", u.ID, "", nil)
 	}
-	codeID, err := s.codes.send(ctx, u, store.PurposeVerify, pending, ip)
-	if err != nil {
-		d.FormError = s.sendErrorMessage(r, err)
-		if d.FormError == "" {
-			s.internalError(w, r, "send code", err)
-			return
-		}
-		d.Errors = nil
-		s.showSignup(w, r, http.StatusServiceUnavailable, d)
+	codeID := uuid.NewString()
+	if err := s.codes.sendReserved(ctx, u, store.PurposeVerify, pending, codeID); err != nil {
+		s.signupSendFailed(w, r, d, err)
 		return
 	}
 	h.UserID, h.CodeID = u.ID, codeID
 	s.redirectToCode(w, r, h)
+}
+
+// msgBusy: every password hash slot and its queue are taken (password.Gate).
+const msgBusy = "We are very busy right now. Please try again in a moment."
+
+// busy answers 503 with Retry-After when the password hashes are at their bound: a login storm
+// slows down instead of taking the memory of one argon2id hash per request.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, what string) {
+	s.log.WarnContext(r.Context(), "password hashing busy", "during", what)
+	s.metrics.RateLimited("hash_busy")
+	s.renderError(w, r, http.StatusServiceUnavailable, msgBusy)
+}
+
+// signupSendFailed shows the signup form again with why no code was sent.
+func (s *Server) signupSendFailed(w http.ResponseWriter, r *http.Request, d signupPage, err error) {
+	d.FormError = s.sendErrorMessage(r, err)
+	if d.FormError == "" {
+		s.internalError(w, r, "send code", err)
+		return
+	}
+	d.Errors = nil
+	s.showSignup(w, r, http.StatusServiceUnavailable, d)
 }
 
 // sendErrorMessage turns a send failure into the sentence the person sees ("" = unexpected).
@@ -195,6 +219,10 @@ func (s *Server) redirectToCode(w http.ResponseWriter, r *http.Request, h handle
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, password.ErrBusy) {
+		s.busy(w, r, what)
+		return
+	}
 	s.log.ErrorContext(r.Context(), what, "error", err)
 	s.renderError(w, r, http.StatusInternalServerError, msgInternal)
 }
@@ -287,6 +315,13 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		s.metrics.CodeChecked("email", "too_many")
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
 		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
+	case errors.Is(err, store.ErrNotFound) && s.tooManyWithoutCode(r, h):
+		// No code for this handle (an address without an account, an expired or replaced code):
+		// its tries are counted all the same, so the sixth wrong code answers as it would for a
+		// real one.
+		s.metrics.CodeChecked("email", "too_many")
+		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
+		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
 	case errors.Is(err, store.ErrCodeMismatch), errors.Is(err, store.ErrNotFound):
 		outcome := "wrong"
 		if errors.Is(err, store.ErrNotFound) {
@@ -300,6 +335,17 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		s.internalError(w, r, "check code", err)
 	}
 	return nil, false
+}
+
+// tooManyWithoutCode counts a try on a page whose code does not exist, keyed by the handle's
+// code id, and reports whether it is over the per-code limit. A store error counts as over.
+func (s *Server) tooManyWithoutCode(r *http.Request, h handle) bool {
+	c, err := s.st.HitCounter(r.Context(), "code:none:"+h.CodeID, s.limits.EmailCodeTTL, s.now())
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "count code try", "error", err)
+		return true
+	}
+	return c.Count > s.limits.EmailCodeMaxAttempts
 }
 
 // handleVerifySubmit: the right code verifies the email, sets the password chosen with this
@@ -366,18 +412,13 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, purpose string) 
 	if err == nil {
 		prev, err = s.st.GetEmailCode(ctx, h.CodeID)
 	}
-	if errors.Is(err, store.ErrNotFound) || (prev != nil && prev.UserID != u.ID) ||
-		(purpose == store.PurposeVerify && u != nil && u.EmailVerified) {
-		// Unknown or already verified: the same answer as a real resend.
-		s.showCodePage(w, r, http.StatusOK, hv, h, "", "We sent a new code. It may take a minute to arrive.")
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internalError(w, r, "load code", err)
 		return
 	}
-	codeID, err := s.codes.send(ctx, u, purpose, prev.PendingPasswordHash, clientIPFrom(ctx))
-	if err != nil {
+	// The send is reserved for the address in any case: an unknown or already verified address
+	// meets the same cooldown and limits, and gets the same answer, as a real resend.
+	if err := s.codes.reserveSend(ctx, h.Email, purpose, clientIPFrom(ctx)); err != nil {
 		msg := s.sendErrorMessage(r, err)
 		if msg == "" {
 			s.internalError(w, r, "send code", err)
@@ -385,6 +426,19 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, purpose string) 
 		}
 		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msg, "")
 		return
+	}
+	codeID := uuid.NewString()
+	real := err == nil && prev.UserID == u.ID && !u.Disabled && !(purpose == store.PurposeVerify && u.EmailVerified)
+	if real {
+		if err := s.codes.sendReserved(ctx, u, purpose, prev.PendingPasswordHash, codeID); err != nil {
+			msg := s.sendErrorMessage(r, err)
+			if msg == "" {
+				s.internalError(w, r, "send code", err)
+				return
+			}
+			s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msg, "")
+			return
+		}
 	}
 	h.CodeID = codeID
 	h.Expires = s.now().Add(handleTTL).Unix()

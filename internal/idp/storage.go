@@ -734,7 +734,8 @@ type clientSecrets struct {
 	now    func() time.Time
 	ttl    time.Duration
 	// verifyHash checks a secret against its stored hash (the hasher; tests count the calls).
-	verifyHash func(hash, secret string) bool
+	// Its error is password.ErrBusy when the hash could not run.
+	verifyHash func(hash, secret string) (bool, error)
 	// joining, when set (tests), is called by every check that goes to the flight.
 	joining func()
 
@@ -745,9 +746,12 @@ type clientSecrets struct {
 
 func newClientSecrets(h *password.Hasher, now func() time.Time) *clientSecrets {
 	cs := &clientSecrets{hasher: h, now: now, ttl: 5 * time.Minute, cache: make(map[[32]byte]time.Time)}
-	cs.verifyHash = func(hash, secret string) bool {
+	cs.verifyHash = func(hash, secret string) (bool, error) {
 		ok, _, err := h.Verify(hash, secret)
-		return err == nil && ok
+		if errors.Is(err, password.ErrBusy) {
+			return false, err
+		}
+		return err == nil && ok, nil
 	}
 	return cs
 }
@@ -768,7 +772,7 @@ func (cs *clientSecrets) cached(c *store.Client, secret string) bool {
 // authenticate checks the secret: from the cache, or through guard (which reserves the attempt
 // and calls verify) once for all concurrent callers with the same client and secret. It returns
 // guard's error, or nil when the secret is right.
-func (cs *clientSecrets) authenticate(c *store.Client, secret string, guard func(verify func() bool) error) error {
+func (cs *clientSecrets) authenticate(c *store.Client, secret string, guard func(verify func() (bool, error)) error) error {
 	if cs.cached(c, secret) {
 		return nil
 	}
@@ -780,19 +784,18 @@ func (cs *clientSecrets) authenticate(c *store.Client, secret string, guard func
 		if cs.cached(c, secret) {
 			return nil, nil // a flight that just ended filled the cache
 		}
-		return nil, guard(func() bool { return cs.verify(c, secret) })
+		return nil, guard(func() (bool, error) { return cs.verify(c, secret) })
 	})
 	return err
 }
 
-// verify runs the hash check and caches a success.
-func (cs *clientSecrets) verify(c *store.Client, secret string) bool {
+// verify runs the hash check and caches a success; password.ErrBusy when it could not run.
+func (cs *clientSecrets) verify(c *store.Client, secret string) (bool, error) {
 	if c.SecretHash == "" || secret == "" {
-		cs.burn(secret)
-		return false
+		return false, cs.burn(secret)
 	}
-	if !cs.verifyHash(c.SecretHash, secret) {
-		return false
+	if ok, err := cs.verifyHash(c.SecretHash, secret); !ok || err != nil {
+		return false, err
 	}
 	key := secretCacheKey(c, secret)
 	cs.mu.Lock()
@@ -801,7 +804,9 @@ func (cs *clientSecrets) verify(c *store.Client, secret string) bool {
 	}
 	cs.cache[key] = cs.now().Add(cs.ttl)
 	cs.mu.Unlock()
-	return true
+	return true, nil
 }
 
-func (cs *clientSecrets) burn(secret string) { cs.hasher.VerifyDummy(secret) }
+// burn spends the work of a check (unknown ids, missing secrets); password.ErrBusy when it
+// could not run.
+func (cs *clientSecrets) burn(secret string) error { return cs.hasher.VerifyDummy(secret) }

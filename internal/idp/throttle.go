@@ -142,6 +142,14 @@ func (t *throttle) succeed(ctx context.Context, k throttleKeys) error {
 	return t.st.ReleaseAttempt(ctx, k.ip)
 }
 
+// giveBack takes back a try that was reserved but never checked (the server was busy).
+func (t *throttle) giveBack(ctx context.Context, k throttleKeys) {
+	ctx = context.WithoutCancel(ctx)
+	for _, key := range []string{k.consecutive, k.account, k.ip} {
+		_ = t.st.ReleaseAttempt(ctx, key)
+	}
+}
+
 // recovered clears every password counter of the address after the owner proved the inbox (a
 // password reset): the lock lifts at once and a disabled password works again.
 func (t *throttle) recovered(ctx context.Context, email string) error {

@@ -113,6 +113,9 @@ type Hasher struct {
 	Params Params
 	// Rand supplies salts; nil means crypto/rand.
 	Rand io.Reader
+	// Gate, when set, bounds how many Hash, Verify and VerifyDummy calls compute at once; the
+	// others get ErrBusy.
+	Gate *Gate
 }
 
 // NewHasher returns a Hasher producing argon2id hashes with p and salts from crypto/rand.
@@ -134,6 +137,11 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if err := p.validate(); err != nil {
 		return "", fmt.Errorf("password: invalid argon2id parameters: %w", err)
 	}
+	release, err := h.Gate.Enter()
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	salt := make([]byte, p.SaltLen)
 	r := h.Rand
 	if r == nil {
@@ -158,6 +166,11 @@ func (h *Hasher) Hash(password string) (string, error) {
 // application from the password exactly as submitted, so they are checked against password as
 // given first and, if that fails and it differs, against its normalised form.
 func (h *Hasher) Verify(encoded, password string) (ok, needsRehash bool, err error) {
+	release, err := h.Gate.Enter()
+	if err != nil {
+		return false, false, err
+	}
+	defer release()
 	switch {
 	case strings.HasPrefix(encoded, "$argon2id$"):
 		p, salt, key, err := parseArgon2id(encoded)
@@ -227,12 +240,18 @@ var (
 
 // VerifyDummy spends as long as Verify of a password against a current argon2id hash, and always
 // fails. Call it when no account matches the submitted email, so that response time does not
-// reveal whether an email is registered.
-func (h *Hasher) VerifyDummy(password string) {
+// reveal whether an email is registered. It passes the Gate as Verify does (ErrBusy when full).
+func (h *Hasher) VerifyDummy(password string) error {
+	release, err := h.Gate.Enter()
+	if err != nil {
+		return err
+	}
+	defer release()
 	p := h.Params
 	if p.validate() != nil {
 		p = DefaultParams()
 	}
 	got := argon2.IDKey([]byte(Normalize(password)), dummySalt[:p.SaltLen], p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
 	subtle.ConstantTimeCompare(got, dummyKey[:p.KeyLen])
+	return nil
 }
