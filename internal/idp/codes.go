@@ -221,6 +221,13 @@ type handle struct {
 	// binding cookie, so that a handle copied out of one browser is useless in another.
 	Mode    string `json:"o,omitempty"`
 	Browser string `json:"b,omitempty"`
+	// Second-factor pages only: a fingerprint of the password hash and the user's session epoch
+	// when the handle was first issued. A password change or reset, or signing out everywhere,
+	// moves one of them on, and the handle is dead (checked again before a factor counts).
+	Password string `json:"w,omitempty"`
+	Epoch    int64  `json:"s,omitempty"`
+	// Enrolment handles only: the sign-in it belongs to proved the inbox with a fresh email code.
+	EmailProved bool `json:"v,omitempty"`
 }
 
 type sealer struct {

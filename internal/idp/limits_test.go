@@ -286,7 +286,11 @@ func (h *harness) resetPassword(t *testing.T, email, newPW string) {
 // wrong passwords in a row, across lock windows, turn password sign-in off (the owner told by
 // email) until the owner resets the password by email.
 func TestResetLiftsLockAndDisabledPassword(t *testing.T) {
-	h := newHarness(t)
+	h := newHarnessWith(t, func(o *Options) {
+		// After the first reset the password is hashed with light parameters, so that the 100
+		// wrong passwords below cost little (the limits do not depend on the hash).
+		o.Hasher = password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
+	})
 	h.seed(t)
 	wrong := func() int {
 		resp, _ := postForm(t, newTestBrowser(t), h.ts.URL+"/login", url.Values{"email": {flowEmail}, "password": {"wrong password number x"}})
@@ -327,5 +331,58 @@ func TestResetLiftsLockAndDisabledPassword(t *testing.T) {
 	h.resetPassword(t, flowEmail, pw3)
 	if !h.canLogin(t, flowEmail, pw3) {
 		t.Error("the reset did not turn password sign-in back on")
+	}
+}
+
+// TestMFAHandlesDieWithPasswordAndSessions: a second-factor page handle taken before a password
+// reset, or before "sign out everywhere", no longer sends a code nor completes a sign-in after
+// it; the same for a step-up handle.
+func TestMFAHandlesDieWithPasswordAndSessions(t *testing.T) {
+	h := newMFAHarness(t, nil)
+	h.enrol(t, h.accountBrowser(t))
+	ctx := context.Background()
+	u := h.user(t)
+	for _, tc := range []struct {
+		name  string
+		event func()
+	}{
+		{"password reset", func() {
+			hash, err := h.srv.hasher.Hash("a brand new passphrase for ada")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.st.ChangePassword(ctx, u.ID, hash, "", h.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"sign out everywhere", func() {
+			if _, err := h.st.RevokeUserSessions(ctx, u.ID, "", h.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each case starts from the password the sign-in uses.
+			hash, err := h.srv.hasher.Hash(flowPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.st.ChangePassword(ctx, u.ID, hash, "", h.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			b := newTestBrowser(t)
+			_, body, _ := h.passwordStep(t, b, nil)
+			hv := mfaHandle(t, body)
+			code := h.vonage.Code(flowPhone)
+			tc.event()
+			resp, _ := postForm(t, b, h.ts.URL+mfaResendPath, url.Values{"h": {hv}})
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("resend with a handle from before: %d", resp.StatusCode)
+			}
+			resp, _ = postForm(t, b, h.ts.URL+mfaPath, url.Values{"h": {hv}, "code": {code}})
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("the code with a handle from before: %d at %s", resp.StatusCode, resp.Request.URL)
+			}
+		})
 	}
 }

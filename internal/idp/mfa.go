@@ -39,12 +39,14 @@ func refuse(status int, msg string) *refusal { return &refusal{status: status, m
 const (
 	msgSMSUnavailable = "We can't send codes by text message right now."
 	msgSMSBusy        = "The text message service is busy. Please try again in a minute."
-	msgSMSRunning     = "A code to this number is already on its way. Please wait a few minutes before asking for another one."
-	msgSMSBadNumber   = "We can't send a code to this number. Please check it, or use another mobile number."
-	msgSMSCodeWrong   = "That code is not right. Check the message and try again."
-	msgSMSCodeExpired = "This code has expired or was replaced. Ask for a new code."
-	msgSMSTooMany     = "Too many wrong codes. Ask for a new code."
-	msgSMSCheckFailed = "We could not check the code right now. Please try again in a moment."
+	// msgSMSFactorDisabled: after maxConsecutiveFailures wrong SMS codes in a row.
+	msgSMSFactorDisabled = "Codes by text message are turned off for this account after too many wrong codes. Use a recovery code, or reset your password by email to turn them back on."
+	msgSMSRunning        = "A code to this number is already on its way. Please wait a few minutes before asking for another one."
+	msgSMSBadNumber      = "We can't send a code to this number. Please check it, or use another mobile number."
+	msgSMSCodeWrong      = "That code is not right. Check the message and try again."
+	msgSMSCodeExpired    = "This code has expired or was replaced. Ask for a new code."
+	msgSMSTooMany        = "Too many wrong codes. Ask for a new code."
+	msgSMSCheckFailed    = "We could not check the code right now. Please try again in a moment."
 )
 
 // smsFactor sends and checks SMS codes through the configured Verifier, with the send limits
@@ -230,6 +232,36 @@ func (f *smsFactor) check(ctx context.Context, ch *store.SMSChallenge, code stri
 	if !f.available() {
 		return refuse(http.StatusServiceUnavailable, msgSMSUnavailable)
 	}
+	// Wrong codes in a row, across challenges and lock windows, are counted per account before
+	// the code is checked; at maxConsecutiveFailures SMS codes stop working until the owner
+	// recovers through email (a password reset clears it).
+	streak := factorKey("sms", ch.UserID)
+	res, err := f.s.st.ReserveAttempt(ctx, streak, consecutiveRule, f.s.now())
+	if err != nil {
+		return err
+	}
+	if !res.Allowed {
+		f.s.metrics.RateLimited("sms_factor")
+		return refuse(http.StatusTooManyRequests, msgSMSFactorDisabled)
+	}
+	outcome := "unchecked"
+	defer func() {
+		// A wrong code stays counted, a right one ends the streak, anything else gives it back.
+		var err error
+		switch outcome {
+		case "right":
+			err = f.s.st.ResetCounter(context.WithoutCancel(ctx), streak)
+		case "unchecked":
+			err = f.s.st.ReleaseAttempt(context.WithoutCancel(ctx), streak)
+		case "wrong":
+			if res.Count == maxConsecutiveFailures {
+				f.s.factorDisabled(ctx, ch.UserID, "codes by text message")
+			}
+		}
+		if err != nil {
+			f.s.log.WarnContext(ctx, "sms failure streak", "error", err)
+		}
+	}()
 	counted, err := f.s.st.CountSMSAttempt(ctx, ch.ID, f.cfg.MaxAttempts, f.s.now())
 	switch {
 	case errors.Is(err, store.ErrTooManyAttempts):
@@ -253,8 +285,10 @@ func (f *smsFactor) check(ctx context.Context, ch *store.SMSChallenge, code stri
 			return err
 		}
 		f.s.metrics.CodeChecked("sms", "ok")
+		outcome = "right"
 		return nil
 	case errors.Is(cerr, sms.ErrWrongCode), errors.Is(cerr, sms.ErrInvalid):
+		outcome = "wrong"
 		f.s.metrics.CodeChecked("sms", "wrong")
 		f.s.audit.log(ctx, "code.failed", ch.UserID, "", map[string]string{"purpose": ch.Purpose, "channel": "sms", "reason": "mismatch"})
 		left := f.cfg.MaxAttempts - counted.Attempts
@@ -458,7 +492,10 @@ func (s *Server) hashedRecoveryCodes() (codes, hashes []string, err error) {
 	return codes, hashes, nil
 }
 
-const msgRecoveryWrong = "That recovery code is not right, or it was already used."
+const (
+	msgRecoveryWrong    = "That recovery code is not right, or it was already used."
+	msgRecoveryDisabled = "Recovery codes are turned off for this account after too many wrong codes. Reset your password by email to turn them back on."
+)
 
 // useRecoveryCode checks code against the user's unused recovery codes and uses the one that
 // matches, atomically (of two concurrent uses of one code, one succeeds). Every try is reserved
@@ -479,14 +516,29 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 		s.metrics.RateLimited("recovery_code")
 		return 0, refuse(http.StatusTooManyRequests, "Too many wrong recovery codes. Try again "+inDuration(res.RetryAt.Sub(now))+".")
 	}
-	list, err := s.st.ListUnusedRecoveryCodes(ctx, userID)
+	// Wrong recovery codes in a row, across hours, are counted too: at maxConsecutiveFailures
+	// recovery codes stop working until the owner recovers through email.
+	streak := factorKey("recovery", userID)
+	sres, err := s.st.ReserveAttempt(ctx, streak, consecutiveRule, now)
 	if err != nil {
 		return 0, err
 	}
+	if !sres.Allowed {
+		_ = s.st.ReleaseAttempt(context.WithoutCancel(ctx), key)
+		s.metrics.RateLimited("recovery_factor")
+		return 0, refuse(http.StatusTooManyRequests, msgRecoveryDisabled)
+	}
 	giveBack := func() {
-		if err := s.st.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
-			s.log.WarnContext(ctx, "release recovery code try", "error", err)
+		for _, k := range []string{key, streak} {
+			if err := s.st.ReleaseAttempt(context.WithoutCancel(ctx), k); err != nil {
+				s.log.WarnContext(ctx, "release recovery code try", "error", err)
+			}
 		}
+	}
+	list, err := s.st.ListUnusedRecoveryCodes(ctx, userID)
+	if err != nil {
+		giveBack()
+		return 0, err
 	}
 	for _, rc := range list {
 		match, _, err := s.hasher.Verify(rc.Hash, code)
@@ -504,6 +556,9 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 			return 0, err
 		}
 		giveBack()
+		if err := s.st.ResetCounter(context.WithoutCancel(ctx), streak); err != nil {
+			s.log.WarnContext(ctx, "reset recovery code failures", "error", err)
+		}
 		n, err := s.st.CountUnusedRecoveryCodes(ctx, userID)
 		if err != nil {
 			return 0, err
@@ -517,6 +572,9 @@ func (s *Server) useRecoveryCode(ctx context.Context, userID, raw string) (left 
 		}
 	}
 	s.audit.log(ctx, "recovery_code.failed", userID, "", nil)
+	if sres.Count == maxConsecutiveFailures {
+		s.factorDisabled(ctx, userID, "recovery codes")
+	}
 	return 0, refuse(http.StatusBadRequest, msgRecoveryWrong)
 }
 

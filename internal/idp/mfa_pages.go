@@ -80,6 +80,13 @@ func (s *Server) needsSecondFactor(ar *store.AuthRequest, u *store.User) bool {
 // strong enough, else asks for what is missing: the second factor of a user who has one, or
 // enrolment (which a relying party's step-up may let the person decline).
 func (s *Server) continueWithSession(w http.ResponseWriter, r *http.Request, ar *store.AuthRequest, sess *store.Session) {
+	s.continueWithProof(w, r, ar, sess, "")
+}
+
+// continueWithProof is continueWithSession for a sign-in that may carry a sealed email proof
+// (a fresh email code entered in it), which an enrolment in this sign-in then counts as its
+// second factor.
+func (s *Server) continueWithProof(w http.ResponseWriter, r *http.Request, ar *store.AuthRequest, sess *store.Session, proof string) {
 	u, err := s.st.GetUser(r.Context(), sess.UserID)
 	if err != nil {
 		s.internalError(w, r, "load user", err)
@@ -107,7 +114,41 @@ func (s *Server) continueWithSession(w http.ResponseWriter, r *http.Request, ar 
 		s.unmet(w, r, ar)
 		return
 	}
-	http.Redirect(w, r, enrolPath+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+	next := enrolPath + "?authRequestID=" + url.QueryEscape(ar.ID)
+	if proof != "" {
+		next += "&proof=" + url.QueryEscape(proof)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// purposeEmailProof seals "this browser entered a fresh email code in this sign-in".
+const (
+	purposeEmailProof = "email-proof"
+	emailProofTTL     = 15 * time.Minute
+)
+
+// sealEmailProof notes that the session sess (of this browser, for auth request arID) began with
+// a fresh email code.
+func (s *Server) sealEmailProof(w http.ResponseWriter, r *http.Request, sess *store.Session, arID string) (string, error) {
+	b, err := s.browserHash(w, r)
+	if err != nil {
+		return "", err
+	}
+	return s.sealer.seal(handle{Purpose: purposeEmailProof, UserID: sess.UserID, CodeID: sess.ID, AuthRequestID: arID,
+		Browser: b, Expires: s.now().Add(emailProofTTL).Unix()})
+}
+
+// openEmailProof: v proves a fresh email code for this user, auth request, session and browser.
+func (s *Server) openEmailProof(r *http.Request, v, userID, arID, sessionID string) bool {
+	if v == "" {
+		return false
+	}
+	p, err := s.sealer.open(v)
+	if err != nil || p.Purpose != purposeEmailProof || p.UserID != userID || p.AuthRequestID != arID || p.CodeID != sessionID {
+		return false
+	}
+	c := cookieValue(r, s.cookies.browser)
+	return c != "" && hashToken(c) == p.Browser
 }
 
 // unmet sends the person back to the relying party: the step-up it asked for cannot be met.
@@ -135,6 +176,14 @@ func (s *Server) sealMFA(w http.ResponseWriter, r *http.Request, h handle) (stri
 	if err != nil {
 		return "", err
 	}
+	if h.Password == "" {
+		// First issue: bind the handle to the password and the sessions as they are now.
+		u, err := s.st.GetUser(r.Context(), h.UserID)
+		if err != nil {
+			return "", err
+		}
+		h.Password, h.Epoch = passwordFingerprint(u.PasswordHash), u.SessionEpoch
+	}
 	h.Purpose, h.Browser, h.Expires = purposeMFA, b, s.now().Add(handleTTL).Unix()
 	return s.sealer.seal(h)
 }
@@ -148,16 +197,29 @@ func (s *Server) redirectToMFA(w http.ResponseWriter, r *http.Request, h handle)
 	http.Redirect(w, r, mfaPath+"?h="+url.QueryEscape(v), http.StatusSeeOther)
 }
 
-// openMFA opens a second-factor page handle; it must have been made for this browser.
+// openMFA opens a second-factor page handle; it must have been made for this browser, and the
+// user's password and session epoch must be those it was issued under.
 func (s *Server) openMFA(w http.ResponseWriter, r *http.Request, v string) (handle, bool) {
 	h, err := s.sealer.open(v)
 	if err == nil && h.Purpose == purposeMFA {
 		if c := cookieValue(r, s.cookies.browser); c != "" && hashToken(c) == h.Browser {
-			return h, true
+			u, err := s.st.GetUser(r.Context(), h.UserID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.internalError(w, r, "load user", err)
+				return handle{}, false
+			}
+			if err == nil && handleCurrent(h, u) {
+				return h, true
+			}
 		}
 	}
 	s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
 	return handle{}, false
+}
+
+// handleCurrent: the password and sessions of u are still those h was issued under.
+func handleCurrent(h handle, u *store.User) bool {
+	return h.Password == passwordFingerprint(u.PasswordHash) && h.Epoch == u.SessionEpoch
 }
 
 // startChallenge sends a code for h (to phone) and shows the code page. A refusal shows the page
@@ -321,7 +383,7 @@ func (s *Server) showRefusal(w http.ResponseWriter, r *http.Request, hv string, 
 func (s *Server) factorUser(w http.ResponseWriter, r *http.Request, h handle) (*store.User, bool) {
 	u, err := s.st.GetUser(r.Context(), h.UserID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
+	case errors.Is(err, store.ErrNotFound) || (err == nil && (u.Disabled || !handleCurrent(h, u))):
 		s.renderError(w, r, http.StatusBadRequest, msgPageExpired)
 		return nil, false
 	case err != nil:
@@ -596,8 +658,23 @@ func (s *Server) enrolPassed(w http.ResponseWriter, r *http.Request, h handle, u
 		Summary: "Two-step verification was turned on. Sign-ins now also need a code sent to the phone number ending in " + last4(phone) + ".",
 		Detail:  "You received 10 recovery codes: keep them safe, they are the way in if you lose your phone."})
 	next := accountPath
-	if h.AuthRequestID != "" {
-		// Enrolled during a sign-in that needed two-step: that sign-in now has both factors.
+	if h.AuthRequestID != "" && !h.EmailProved {
+		// Enrolled during a sign-in with only the password: a phone added now proves nothing
+		// about the person (it may be the phone of whoever has the password), so the sign-in
+		// goes on as it is, with acr pwd (README: what a relying party sees).
+		if ar, err := s.boundRequest(r, h.AuthRequestID); err == nil && !ar.Done {
+			s.audit.log(ctx, "mfa.enrolled_in_sign_in", u.ID, ar.ClientID, map[string]string{"acr": acrPassword})
+			if sess, err := s.currentSession(r); err == nil && sess != nil && sess.UserID == u.ID {
+				done := &store.AuthRequest{Subject: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, SessionID: sess.ID}
+				if err := s.st.CompleteAuthRequest(ctx, ar.ID, done, s.now()); err == nil {
+					next = s.callbackURL(ar.ID)
+				}
+			}
+		}
+	}
+	if h.AuthRequestID != "" && h.EmailProved {
+		// Enrolled during a sign-in that also proved the inbox with a fresh email code: the
+		// email code is the second factor of that sign-in.
 		ar, err := s.boundRequest(r, h.AuthRequestID)
 		if err == nil && !ar.Done {
 			ns, err := s.startSession(w, r, u, amr, acrMFA)
@@ -684,6 +761,7 @@ type enrolForm struct {
 	Phone         string
 	AuthRequestID string
 	Grant         string // a sealed change grant: the current factor was just proven
+	Proof         string // a sealed email proof: a fresh email code was entered in this sign-in
 }
 
 type enrolPage struct {
@@ -749,7 +827,7 @@ func (s *Server) handleEnrolPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusServiceUnavailable, "Two-step verification by text message is not available right now.")
 		return
 	}
-	s.showEnrol(w, r, http.StatusOK, sess, enrolForm{AuthRequestID: arID}, nil)
+	s.showEnrol(w, r, http.StatusOK, sess, enrolForm{AuthRequestID: arID, Proof: r.URL.Query().Get("proof")}, nil)
 }
 
 // handleEnrolSubmit checks the number, the consent and (for an older sign-in) the password, then
@@ -763,7 +841,7 @@ func (s *Server) handleEnrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f := enrolForm{Phone: r.PostForm.Get("phone"), Grant: r.PostForm.Get("grant")}
+	f := enrolForm{Phone: r.PostForm.Get("phone"), Grant: r.PostForm.Get("grant"), Proof: r.PostForm.Get("proof")}
 	if f.AuthRequestID, ok = s.enrolRequest(w, r, r.PostForm.Get("authRequestID")); !ok {
 		return
 	}
@@ -808,7 +886,8 @@ func (s *Server) handleEnrolSubmit(w http.ResponseWriter, r *http.Request) {
 		s.showEnrol(w, r, http.StatusBadRequest, sess, f, errs)
 		return
 	}
-	h := handle{Purpose: purposeMFA, Mode: modeEnrol, UserID: u.ID, Email: u.Email, AuthRequestID: f.AuthRequestID}
+	h := handle{Purpose: purposeMFA, Mode: modeEnrol, UserID: u.ID, Email: u.Email, AuthRequestID: f.AuthRequestID,
+		EmailProved: f.AuthRequestID != "" && s.openEmailProof(r, f.Proof, u.ID, f.AuthRequestID, sess.ID)}
 	ch, _, err := s.sms.send(ctx, r, u.ID, store.SMSPurposeEnrol, phone, f.AuthRequestID, nil)
 	var ref *refusal
 	switch {

@@ -494,8 +494,34 @@ func TestStepUp(t *testing.T) {
 		if len(recoveryPattern.FindAllString(body, -1)) != 10 || !strings.Contains(body, "/authorize/callback?id=") {
 			t.Fatalf("in-flow enrolment: %d %.500s", resp.StatusCode, body)
 		}
+		// A phone enrolled in a password-only sign-in proves nothing about the person (it may
+		// be the phone of whoever has the password): the sign-in ends with acr pwd.
+		if ar := h.authRequest(t, id); !ar.Done || ar.ACR != "pwd" || !slices.Equal(ar.AMR, []string{"pwd"}) {
+			t.Errorf("auth request after in-flow enrolment: done=%v acr=%q amr=%v, want acr pwd", ar.Done, ar.ACR, ar.AMR)
+		}
+		if u := h.user(t); !u.MFAEnabled {
+			t.Error("two-step was not turned on")
+		}
+	})
+	t.Run("signup with a fresh email code, then enrol in the flow", func(t *testing.T) {
+		h := newMFAHarness(t, nil)
+		b := newTestBrowser(t)
+		resp, body := get(t, b, h.authorizeURL(url.Values{"acr_values": {"mfa"}}))
+		id := resp.Request.URL.Query().Get("authRequestID")
+		const email = "grace@example.com"
+		resp, body = postForm(t, b, h.ts.URL+signupPath, url.Values{"authRequestID": {id}, "email": {email}, "password": {ownerPW}, "confirm": {ownerPW}})
+		resp, body = h.enterCode(t, b, verifyPath, handleOf(t, body), h.codeFor(t, email))
+		if resp.Request.URL.Path != "/account/two-step" || !strings.Contains(body, `name="proof" value="`) {
+			t.Fatalf("after the email code: %s %.300s", resp.Request.URL, body)
+		}
+		proof := regexp.MustCompile(`name="proof" value="([^"]+)"`).FindStringSubmatch(body)[1]
+		resp, body = postForm(t, b, h.ts.URL+"/account/two-step", url.Values{"authRequestID": {id}, "phone": {flowPhone}, "consent": {"yes"}, "proof": {unescape(proof)}})
+		resp, body = postForm(t, b, h.ts.URL+"/mfa", url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
+		if len(recoveryPattern.FindAllString(body, -1)) != 10 || !strings.Contains(body, "/authorize/callback?id=") {
+			t.Fatalf("in-flow enrolment: %d %.500s", resp.StatusCode, body)
+		}
 		if ar := h.authRequest(t, id); !ar.Done || ar.ACR != "mfa" {
-			t.Errorf("auth request after in-flow enrolment: done=%v acr=%q", ar.Done, ar.ACR)
+			t.Errorf("the email code and the new phone: done=%v acr=%q, want mfa", ar.Done, ar.ACR)
 		}
 	})
 	t.Run("with two-step", func(t *testing.T) {

@@ -211,7 +211,7 @@ func (s *Server) handleResetPasswordSubmit(w http.ResponseWriter, r *http.Reques
 	}
 	// The owner proved the inbox: the sign-in lock lifts at once and a password disabled after
 	// too many failures works again.
-	if err := s.throttle.recovered(ctx, u.Email); err != nil {
+	if err := s.throttle.recovered(ctx, u); err != nil {
 		s.log.WarnContext(ctx, "clear sign-in failures", "error", err)
 	}
 	s.audit.log(ctx, "password.reset", u.ID, "", nil)

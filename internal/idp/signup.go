@@ -373,7 +373,22 @@ func (s *Server) handleVerifySubmit(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "start session", err)
 		return
 	}
-	s.finishSignIn(w, r, h.AuthRequestID, sess)
+	if h.AuthRequestID == "" {
+		http.Redirect(w, r, accountPath, http.StatusSeeOther)
+		return
+	}
+	ar, err := s.boundRequest(r, h.AuthRequestID)
+	if err != nil {
+		s.requestLookupFailed(w, r, err)
+		return
+	}
+	// This sign-in proved the inbox just now: an enrolment in it counts as its second factor.
+	proof, err := s.sealEmailProof(w, r, sess, ar.ID)
+	if err != nil {
+		s.internalError(w, r, "seal email proof", err)
+		return
+	}
+	s.continueWithProof(w, r, ar, sess, proof)
 }
 
 // finishSignIn continues the relying party's request, or goes to the account page when the

@@ -150,15 +150,32 @@ func (t *throttle) giveBack(ctx context.Context, k throttleKeys) {
 	}
 }
 
-// recovered clears every password counter of the address after the owner proved the inbox (a
-// password reset): the lock lifts at once and a disabled password works again.
-func (t *throttle) recovered(ctx context.Context, email string) error {
-	k := keysFor(email, "")
+// recovered clears the sign-in lock and every failure streak of the user after the owner proved
+// the inbox (a password reset): the lock lifts at once and disabled factors work again.
+func (t *throttle) recovered(ctx context.Context, u *store.User) error {
+	k := keysFor(u.Email, "")
 	ctx = context.WithoutCancel(ctx)
-	if err := t.st.ResetCounter(ctx, k.account); err != nil {
-		return err
+	for _, key := range []string{k.account, k.consecutive, factorKey("sms", u.ID), factorKey("recovery", u.ID)} {
+		if err := t.st.ResetCounter(ctx, key); err != nil {
+			return err
+		}
 	}
-	return t.st.ResetCounter(ctx, k.consecutive)
+	return nil
+}
+
+// factorDisabled tells the owner (audit and email) that a factor stopped working after
+// maxConsecutiveFailures failures in a row; what names it ("password sign-in", "codes by text
+// message", "recovery codes").
+func (s *Server) factorDisabled(ctx context.Context, userID, what string) {
+	s.audit.log(ctx, "factor.disabled", userID, "", map[string]string{"factor": what})
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
+		s.log.WarnContext(ctx, "load user for notice", "error", err)
+		return
+	}
+	s.codes.notify(ctx, u.Email, mail.KindSecurityNotice, mail.NoticeData{Subject: what + " turned off",
+		Summary: "After " + itoa(maxConsecutiveFailures) + " failed attempts in a row, " + what + " is turned off for your account.",
+		Detail:  "To turn it back on, reset your password from the sign-in page with a code sent to this address."})
 }
 
 func (r *tryRefusal) message() string {
@@ -190,10 +207,7 @@ func (s *Server) passwordFailed(ctx context.Context, try *passwordTry, u *store.
 	}
 	switch {
 	case disabled:
-		s.audit.log(ctx, "factor.disabled", u.ID, clientID, map[string]string{"factor": "password"})
-		s.codes.notify(ctx, u.Email, mail.KindSecurityNotice, mail.NoticeData{Subject: "password sign-in turned off",
-			Summary: "After " + itoa(maxConsecutiveFailures) + " wrong passwords in a row, signing in with your password is turned off.",
-			Detail:  "To turn it back on, reset your password from the sign-in page with a code sent to this address."})
+		s.factorDisabled(ctx, u.ID, "password sign-in")
 	case locked:
 		s.audit.log(ctx, "login.locked", u.ID, clientID, nil)
 		s.codes.notify(ctx, u.Email, mail.KindLoginLocked, map[string]any{"Until": s.now().Add(s.limits.LoginLockDuration).Format("15:04 MST")})

@@ -26,7 +26,7 @@ func open(t *testing.T, databaseURL, dataDir string) store.Store {
 
 // versions are the numbers of the files in migrations/, oldest first (numbers may skip: each
 // change owns its number), and latestVersion the newest.
-var versions = []uint{1, 2, 3, 4, 5, 7, 10}
+var versions = []uint{1, 2, 3, 4, 5, 6, 7, 10}
 
 var latestVersion = versions[len(versions)-1]
 
@@ -73,9 +73,16 @@ func usable(t *testing.T, databaseURL, dataDir string, version uint) error {
 			}
 			return err
 		},
-		3:  func() error { _, err := s.CountUnusedRecoveryCodes(t.Context(), "probe"); return err },
-		4:  func() error { _, err := s.ListOfflineConsents(t.Context(), "probe"); return err },
-		5:  func() error { _, err := s.ListResources(t.Context()); return err },
+		3: func() error { _, err := s.CountUnusedRecoveryCodes(t.Context(), "probe"); return err },
+		4: func() error { _, err := s.ListOfflineConsents(t.Context(), "probe"); return err },
+		5: func() error { _, err := s.ListResources(t.Context()); return err },
+		6: func() error {
+			_, err := s.GetUserByEmail(t.Context(), "probe@example.com") // reads users.session_epoch
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
 		7:  func() error { return auditTriggerThere(t, databaseURL, dataDir) },
 		10: func() error { _, err := s.ListClients(t.Context()); return err },
 	}

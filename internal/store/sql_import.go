@@ -61,7 +61,7 @@ func importBatch(ctx context.Context, tx runner, batch []ImportUser, update bool
 	}
 	existing := make(map[string]User, len(emails))
 	if len(emails) > 0 {
-		q := `SELECT ` + userCols + ` FROM users WHERE email IN (?` + strings.Repeat(", ?", len(emails)-1) + `)` + tx.d.lockRow
+		q := `SELECT ` + userReadCols + ` FROM users WHERE email IN (?` + strings.Repeat(", ?", len(emails)-1) + `)` + tx.d.lockRow
 		users, err := list(ctx, tx, scanUser, q, emails...)
 		if err != nil {
 			return nil, err

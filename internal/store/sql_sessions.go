@@ -167,6 +167,10 @@ func revokeUserSessions(ctx context.Context, tx runner, userID, exceptSessionID 
 	keep := exceptSessionID
 	var n int64
 	err := func() error {
+		// Page handles issued under the old epoch (second factor, step-up, enrolment) die.
+		if _, err := tx.exec(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?`, userID); err != nil {
+			return err
+		}
 		if err := endAuthRequestsWhere(ctx, tx, `subject = ? AND (session_id IS NULL OR session_id <> ?)`, userID, keep); err != nil {
 			return err
 		}

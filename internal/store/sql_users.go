@@ -13,10 +13,14 @@ var (
 
 const userCols = `id, email, password_hash, email_verified, phone_e164, mfa_enabled, disabled, created_at, updated_at, password_epoch`
 
+// userReadCols are what a read returns: userCols (what an insert writes) and the session epoch,
+// which only the store moves.
+const userReadCols = userCols + `, session_epoch`
+
 func scanUser(sc scanner) (User, error) {
 	var u User
 	err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.EmailVerified, stringCol{&u.PhoneE164},
-		&u.MFAEnabled, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.PasswordEpoch)
+		&u.MFAEnabled, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.PasswordEpoch, &u.SessionEpoch)
 	return u, translate(err)
 }
 
@@ -31,7 +35,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 }
 
 func (s *sqlStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, err := scanUser(s.rd.row(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.rd.row(ctx, `SELECT `+userReadCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +43,7 @@ func (s *sqlStore) GetUser(ctx context.Context, id string) (*User, error) {
 }
 
 func (s *sqlStore) GetUserByEmail(ctx context.Context, email string) (*User, error) {
-	u, err := scanUser(s.rd.row(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	u, err := scanUser(s.rd.row(ctx, `SELECT `+userReadCols+` FROM users WHERE email = ?`, email))
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +51,7 @@ func (s *sqlStore) GetUserByEmail(ctx context.Context, email string) (*User, err
 }
 
 func (s *sqlStore) ListUsers(ctx context.Context) ([]User, error) {
-	return list(ctx, s.rd, scanUser, `SELECT `+userCols+` FROM users ORDER BY created_at, id`)
+	return list(ctx, s.rd, scanUser, `SELECT `+userReadCols+` FROM users ORDER BY created_at, id`)
 }
 
 func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID, hash string, now time.Time) error {
@@ -101,6 +105,9 @@ func (s *sqlStore) SetUserDisabled(ctx context.Context, userID string, disabled 
 		}
 		if !disabled {
 			return nil
+		}
+		if _, err := tx.exec(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?`, userID); err != nil {
+			return err
 		}
 		if err := endAuthRequestsWhere(ctx, tx, `subject = ?`, userID); err != nil {
 			return err

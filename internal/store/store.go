@@ -71,8 +71,12 @@ type User struct {
 	// records the epoch it was authenticated under; nothing is issued from a session of an
 	// older epoch.
 	PasswordEpoch int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// SessionEpoch counts the times every session of the user was ended at once
+	// (RevokeUserSessions, ChangePassword, SetUserDisabled when disabling). Page handles carry the
+	// epoch they were issued under; CreateUser ignores it (a new user starts at 0).
+	SessionEpoch int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Client is a registered relying party.
@@ -635,7 +639,8 @@ type Store interface {
 	// requests authenticated in the revoked sessions with their unused codes. When
 	// exceptSessionID is set, the tokens and auth requests of that session are kept. Earlier revocation
 	// times stay. Returns how many sessions it revoked; an unknown user revokes nothing and is not
-	// an error. It is what "sign out everywhere else" and a password reset use.
+	// an error. It is what "sign out everywhere else" and a password reset use. It adds one to the
+	// user's SessionEpoch in the same transaction (also when nothing was left to revoke).
 	RevokeUserSessions(ctx context.Context, userID, exceptSessionID string, now time.Time) (int64, error)
 
 	// GrantOfflineConsent records that the user lets the client stay signed in (offline_access).

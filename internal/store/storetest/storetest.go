@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListSessions", testListSessions},
 		{"GetSession", testGetSession},
 		{"RevokeUserSessions", testRevokeUserSessions},
+		{"SessionEpoch", testSessionEpoch},
 		{"RevocationEndsSignIns", testRevocationEndsSignIns},
 		{"IssueChecksAuthentication", testIssueChecksAuthentication},
 		{"ChangePassword", testChangePassword},

@@ -1,0 +1,5 @@
+//go:build !race
+
+package idp
+
+const raceDetector = false
