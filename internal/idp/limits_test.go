@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -384,5 +385,42 @@ func TestMFAHandlesDieWithPasswordAndSessions(t *testing.T) {
 				t.Errorf("the code with a handle from before: %d at %s", resp.StatusCode, resp.Request.URL)
 			}
 		})
+	}
+}
+
+// TestRecoveryCodeStreak: 100 wrong recovery codes in a row, across the hourly windows, turn
+// recovery codes off (a right one too) and tell the owner; recovering through email (what a
+// password reset does) turns them back on.
+func TestRecoveryCodeStreak(t *testing.T) {
+	h := newMFAHarness(t, nil)
+	h.srv.hasher = password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
+	codes := h.enrol(t, h.accountBrowser(t))
+	ctx := context.Background()
+	u := h.user(t)
+	perHour := h.srv.sms.cfg.RecoveryMaxFailures
+	for i := range maxConsecutiveFailures {
+		if i%perHour == 0 {
+			h.clock.Advance(time.Hour + time.Second)
+		}
+		_, err := h.srv.useRecoveryCode(ctx, u.ID, "aaaaa-bbbbb")
+		var ref *refusal
+		if !errors.As(err, &ref) || ref.msg != msgRecoveryWrong {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	h.clock.Advance(time.Hour + time.Second)
+	_, err := h.srv.useRecoveryCode(ctx, u.ID, codes[0])
+	var ref *refusal
+	if !errors.As(err, &ref) || ref.msg != msgRecoveryDisabled {
+		t.Fatalf("a right code after %d wrong ones in a row: %v", maxConsecutiveFailures, err)
+	}
+	if _, subjects := h.mailsTo(flowEmail); !strings.Contains(strings.Join(subjects, "|"), "recovery codes turned off") {
+		t.Errorf("the owner was not told: %v", subjects)
+	}
+	if err := h.srv.throttle.recovered(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := h.srv.useRecoveryCode(ctx, u.ID, codes[0]); err != nil || left != len(codes)-1 {
+		t.Errorf("after recovering through email: %d left, %v", left, err)
 	}
 }
