@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -37,13 +36,6 @@ Flags (each overrides the environment variable named in its description):
 
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 20 * time.Second
-
-// The queue in front of the password hashes: this many waiting per core, each at most
-// hashQueueWait; beyond it a request is answered 503 with Retry-After.
-const (
-	hashQueuePerCore = 4
-	hashQueueWait    = 2 * time.Second
-)
 
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve", serveUsage)
@@ -123,7 +115,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 	// The server's hashes share one bound (docs/ARCHITECTURE.md, Limits): as many at once as
 	// there are cores, a short queue in front, then 503.
-	admin.Hasher.Gate = password.NewGate(runtime.GOMAXPROCS(0), hashQueuePerCore*runtime.GOMAXPROCS(0), hashQueueWait)
+	admin.Hasher.Gate = password.NewServerGate()
 
 	var m *metrics.Metrics
 	if cfg.MetricsAddr != "off" && cfg.MetricsAddr != "" {

@@ -29,8 +29,7 @@ func TestLoginStormMemory(t *testing.T) {
 	h := newHarnessWith(t, func(o *Options) {
 		hasher := *o.Hasher
 		if gated {
-			n := runtime.GOMAXPROCS(0)
-			hasher.Gate = password.NewGate(n, 4*n, 2*time.Second)
+			hasher.Gate = password.NewServerGate()
 		}
 		o.Hasher = &hasher
 		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

@@ -2,6 +2,7 @@ package password
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -20,6 +21,20 @@ type Gate struct {
 	queue   int64
 	waiting atomic.Int64
 	maxWait time.Duration
+}
+
+// Defaults of NewServerGate: the queue holds QueuePerCore waiting hashes per core (a waiting
+// hash holds no argon2id memory, only its request), each waiting at most QueueWait.
+const (
+	QueuePerCore = 16
+	QueueWait    = 5 * time.Second
+)
+
+// NewServerGate is the gate the server installs: one hash at a time per core
+// (runtime.GOMAXPROCS), QueuePerCore per core waiting in front.
+func NewServerGate() *Gate {
+	n := runtime.GOMAXPROCS(0)
+	return NewGate(n, QueuePerCore*n, QueueWait)
 }
 
 // NewGate admits workers hashes at once and queue more waiting (at most maxWait each).
