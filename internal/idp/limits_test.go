@@ -424,3 +424,46 @@ func TestRecoveryCodeStreak(t *testing.T) {
 		t.Errorf("after recovering through email: %d left, %v", left, err)
 	}
 }
+
+// TestResetCodeStreak: 100 wrong reset codes in a row for one address, across codes and send
+// windows, turn reset codes for that address off (the owner told); the owner's next sign-in turns
+// them back on.
+func TestResetCodeStreak(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t)
+	lim := testLimits()
+	var b *http.Client
+	var hv string
+	for i := range maxConsecutiveFailures + 1 {
+		if i%lim.EmailCodeMaxAttempts == 0 {
+			// A new code: past the cooldown, and past the hourly send limit every fifth time.
+			h.clock.Advance(lim.EmailResendCooldown + time.Second)
+			if (i/lim.EmailCodeMaxAttempts)%lim.EmailSendLimitAccount == 0 {
+				h.clock.Advance(time.Hour)
+			}
+			b = newTestBrowser(t)
+			_, body := postForm(t, b, h.ts.URL+resetPath, url.Values{"email": {flowEmail}})
+			hv = handleOf(t, body)
+		}
+		resp, body := h.enterCode(t, b, resetVerifyPath, hv, "000000")
+		switch {
+		case i < maxConsecutiveFailures && resp.StatusCode != http.StatusBadRequest:
+			t.Fatalf("wrong code %d: %d", i+1, resp.StatusCode)
+		case i == maxConsecutiveFailures && (resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "turned off")):
+			t.Fatalf("after %d wrong codes in a row: %d", i, resp.StatusCode)
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, subjects := h.mailsTo(flowEmail); strings.Contains(strings.Join(subjects, "|"), "password reset by email code turned off") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner was not told")
+		}
+	}
+	if !h.canLogin(t, flowEmail, flowPassword) {
+		t.Fatal("sign-in")
+	}
+	h.clock.Advance(time.Hour)
+	h.resetPassword(t, flowEmail, "a brand new passphrase for ada")
+}

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -305,16 +306,88 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		s.showCodePage(w, r, http.StatusBadRequest, hv, h, msgCodeFormat, "")
 		return nil, false
 	}
+	if h.Purpose == store.PurposeReset {
+		// Wrong reset codes in a row, across codes, are counted per address (known or not)
+		// before the check: at maxConsecutiveFailures reset codes for the address stop working
+		// until the owner signs in.
+		streak, ok := s.reserveResetStreak(w, r, hv, h)
+		if !ok {
+			return nil, false
+		}
+		rec, outcome := s.checkCodeOnce(w, r, hv, h, code)
+		streak.done(outcome)
+		return rec, outcome == codeRight
+	}
+	rec, outcome := s.checkCodeOnce(w, r, hv, h, code)
+	return rec, outcome == codeRight
+}
+
+// How one code check ended.
+const (
+	codeRight     = "right"
+	codeWrong     = "wrong"     // compared, or counted as compared (no code: unknown, expired)
+	codeUnchecked = "unchecked" // refused before any comparison (too many tries, an error)
+)
+
+// resetStreak is a reserved reset-code try; done records how it ended.
+type resetStreak struct {
+	s      *Server
+	ctx    context.Context
+	key    string
+	count  int
+	userID string
+}
+
+func (s *Server) reserveResetStreak(w http.ResponseWriter, r *http.Request, hv string, h handle) (*resetStreak, bool) {
+	key := factorKey("reset", emailKey(h.Email))
+	res, err := s.st.ReserveAttempt(r.Context(), key, consecutiveRule, s.now())
+	if err != nil {
+		s.internalError(w, r, "reset code streak", err)
+		return nil, false
+	}
+	if !res.Allowed {
+		s.metrics.RateLimited("reset_factor")
+		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgResetCodesOff, "")
+		return nil, false
+	}
+	return &resetStreak{s: s, ctx: context.WithoutCancel(r.Context()), key: key, count: res.Count, userID: h.UserID}, true
+}
+
+// done: a right code ends the streak, a wrong one stays counted (and at the limit tells the
+// owner), a try that compared nothing is given back.
+func (rs *resetStreak) done(outcome string) {
+	var err error
+	switch {
+	case outcome == codeRight:
+		err = rs.s.st.ResetCounter(rs.ctx, rs.key)
+	case outcome == codeUnchecked:
+		err = rs.s.st.ReleaseAttempt(rs.ctx, rs.key)
+	case rs.count == maxConsecutiveFailures:
+		if _, uerr := rs.s.st.GetUser(rs.ctx, rs.userID); uerr == nil {
+			rs.s.factorDisabled(rs.ctx, rs.userID, "password reset by email code")
+		}
+	}
+	if err != nil {
+		rs.s.log.WarnContext(rs.ctx, "reset code streak", "error", err)
+	}
+}
+
+// msgResetCodesOff: after maxConsecutiveFailures wrong reset codes in a row for one address.
+const msgResetCodesOff = "Password reset codes for this address are turned off after too many wrong codes. Sign in with your password to turn them back on, or contact support."
+
+// checkCodeOnce runs one counted attempt; it renders the answer itself unless the code was right.
+func (s *Server) checkCodeOnce(w http.ResponseWriter, r *http.Request, hv string, h handle, code string) (*store.EmailCode, string) {
 	rec, err := s.st.CheckEmailCode(r.Context(), h.UserID, h.Purpose, s.codes.hash(h.UserID, h.Purpose, h.CodeID, code),
 		s.limits.EmailCodeMaxAttempts, s.now())
 	switch {
 	case err == nil:
 		s.metrics.CodeChecked("email", "ok")
-		return rec, true
+		return rec, codeRight
 	case errors.Is(err, store.ErrTooManyAttempts):
 		s.metrics.CodeChecked("email", "too_many")
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
 		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
+		return nil, codeUnchecked
 	case errors.Is(err, store.ErrNotFound) && s.tooManyWithoutCode(r, h):
 		// No code for this handle (an address without an account, an expired or replaced code):
 		// its tries are counted all the same, so the sixth wrong code answers as it would for a
@@ -322,6 +395,7 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		s.metrics.CodeChecked("email", "too_many")
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "too_many"})
 		s.showCodePage(w, r, http.StatusTooManyRequests, hv, h, msgCodeTooMany, "")
+		return nil, codeUnchecked
 	case errors.Is(err, store.ErrCodeMismatch), errors.Is(err, store.ErrNotFound):
 		outcome := "wrong"
 		if errors.Is(err, store.ErrNotFound) {
@@ -331,10 +405,11 @@ func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, hv string, h 
 		// Wrong, expired, replaced and unknown look the same (no account enumeration).
 		s.audit.log(r.Context(), "code.failed", "", "", map[string]string{"purpose": h.Purpose, "reason": "mismatch"})
 		s.showCodePage(w, r, http.StatusBadRequest, hv, h, msgCodeWrong, "")
+		return nil, codeWrong
 	default:
 		s.internalError(w, r, "check code", err)
 	}
-	return nil, false
+	return nil, codeUnchecked
 }
 
 // tooManyWithoutCode counts a try on a page whose code does not exist, keyed by the handle's

@@ -46,10 +46,11 @@ func emailKey(email string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-type throttleKeys struct{ account, ip, consecutive string }
+type throttleKeys struct{ account, ip, consecutive, reset string }
 
 func keysFor(email, ip string) throttleKeys {
-	return throttleKeys{account: "login:acct:" + emailKey(email), ip: "login:ip:" + ip, consecutive: factorKey("pwd", emailKey(email))}
+	return throttleKeys{account: "login:acct:" + emailKey(email), ip: "login:ip:" + ip, consecutive: factorKey("pwd", emailKey(email)),
+		reset: factorKey("reset", emailKey(email))}
 }
 
 // factorKey names the consecutive-failure counter of one factor of one account (or address).
@@ -137,6 +138,9 @@ func (t *throttle) succeed(ctx context.Context, k throttleKeys) error {
 		return err
 	}
 	if err := t.st.ResetCounter(ctx, k.consecutive); err != nil {
+		return err
+	}
+	if err := t.st.ResetCounter(ctx, k.reset); err != nil {
 		return err
 	}
 	return t.st.ReleaseAttempt(ctx, k.ip)
