@@ -467,3 +467,50 @@ func TestResetCodeStreak(t *testing.T) {
 	h.clock.Advance(time.Hour)
 	h.resetPassword(t, flowEmail, "a brand new passphrase for ada")
 }
+
+// TestSMSCodeStreak: 100 wrong SMS codes in a row, across challenges, turn codes by text
+// message off for the account (the right code too; the owner told); recovering through email
+// turns them back on.
+func TestSMSCodeStreak(t *testing.T) {
+	h := newMFAHarness(t, func(m *MFA) {
+		m.SendLimitNumber10m, m.SendLimitNumberHour, m.SendLimitAccountDay, m.SendLimitIPHour = 1000, 1000, 1000, 1000
+	})
+	h.enrol(t, h.accountBrowser(t))
+	wrongCode := func() string {
+		if c := h.vonage.Code(flowPhone); c != "000000" {
+			return "000000"
+		}
+		return "111111"
+	}
+	n := 0
+	for n < maxConsecutiveFailures {
+		b := newTestBrowser(t)
+		_, body, _ := h.passwordStep(t, b, nil)
+		hv := mfaHandle(t, body)
+		for try := 0; try < 5 && n < maxConsecutiveFailures; try++ {
+			resp, _ := postForm(t, b, h.ts.URL+mfaPath, url.Values{"h": {hv}, "code": {wrongCode()}})
+			if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("wrong code %d: %d", n+1, resp.StatusCode)
+			}
+			n++
+		}
+	}
+	b := newTestBrowser(t)
+	_, body, _ := h.passwordStep(t, b, nil)
+	resp, body := postForm(t, b, h.ts.URL+mfaPath, url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "turned off") {
+		t.Fatalf("the right code after %d wrong ones in a row: %d", maxConsecutiveFailures, resp.StatusCode)
+	}
+	if _, subjects := h.mailsTo(flowEmail); !strings.Contains(strings.Join(subjects, "|"), "codes by text message turned off") {
+		t.Errorf("the owner was not told: %v", subjects)
+	}
+	if err := h.srv.throttle.recovered(context.Background(), h.user(t)); err != nil {
+		t.Fatal(err)
+	}
+	b = newTestBrowser(t)
+	_, body, _ = h.passwordStep(t, b, nil)
+	resp, _ = postForm(t, b, h.ts.URL+mfaPath, url.Values{"h": {mfaHandle(t, body)}, "code": {h.vonage.Code(flowPhone)}})
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("after recovering through email: %d", resp.StatusCode)
+	}
+}

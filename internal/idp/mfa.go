@@ -298,6 +298,7 @@ func (f *smsFactor) check(ctx context.Context, ch *store.SMSChallenge, code stri
 		}
 		return refuse(http.StatusBadRequest, fmt.Sprintf("%s %s left.", msgSMSCodeWrong, plural(left, "try", "tries")))
 	case errors.Is(cerr, sms.ErrTooManyWrong):
+		outcome = "wrong" // Vonage compared it: one wrong code too many
 		f.ended(ctx, ch.ID, store.SMSEndTooMany)
 		f.s.metrics.CodeChecked("sms", "too_many")
 		return refuse(http.StatusTooManyRequests, msgSMSTooMany)
