@@ -74,11 +74,7 @@ func cmdResources(ctx context.Context, e env, args []string) error {
 		}
 		return nil
 	case "list":
-		cfg, err := loadConfig(e, fs, args[1:])
-		if err != nil {
-			return err
-		}
-		st, err := openStore(ctx, cfg)
+		_, st, err := configuredStore(ctx, e, fs, args[1:])
 		if err != nil {
 			return err
 		}

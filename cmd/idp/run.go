@@ -163,6 +163,20 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// configuredStore loads the configuration (the environment, then fs's flags in args) and opens its
+// store: the start of every subcommand that reads or changes data. The caller closes the store.
+func configuredStore(ctx context.Context, e env, fs *flag.FlagSet, args []string) (*config.Config, store.Store, error) {
+	cfg, err := loadConfig(e, fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // openStore opens the configured database, migrated up to date.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	if err := store.Migrate(ctx, cfg.DatabaseURL, cfg.DataDir, "up"); err != nil {

@@ -93,11 +93,7 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "created user %s (%s, email verified: %t)\n", u.ID, u.Email, u.EmailVerified)
 		return nil
 	case "list":
-		cfg, err := loadConfig(e, fs, args[1:])
-		if err != nil {
-			return err
-		}
-		st, err := openStore(ctx, cfg)
+		_, st, err := configuredStore(ctx, e, fs, args[1:])
 		if err != nil {
 			return err
 		}
