@@ -141,7 +141,7 @@ func (j *journey) newSMSCode(before int) string {
 	return ""
 }
 
-// TestBrowserDashboardJourney is issue 5's demo journey in headless Chromium, with the real IdP
+// TestBrowserDashboardJourney is the README's demo journey in headless Chromium, with the real IdP
 // binary and the dashboard both running: create account → email code → dashboard → two-step on
 // in the IdP's settings → back → payment with an SMS step-up → sign out → signing in again asks
 // for the password and the SMS code.

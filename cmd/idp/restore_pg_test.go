@@ -15,7 +15,7 @@ import (
 	"github.com/fintech-idp/idp/internal/store/pgtest"
 )
 
-// TestBackupRestoreDrillPostgres is the backup drill of issue 6 on PostgreSQL, through the CLI and
+// TestBackupRestoreDrillPostgres is the backup drill (README, "Backups") on PostgreSQL, through the CLI and
 // a real OIDC client: a user, a client and a live refresh token on a running IdP → `idp backup`
 // (pg_dump) → `idp restore` (pg_restore) into another fresh database → the first IdP stops → a new
 // IdP with the same SECRET_KEY serves the restored database: the refresh token from before the

@@ -312,7 +312,7 @@ func newMailSender(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (ma
 // newMFA builds the SMS second factor the configuration selects (config.SMSVerifier): Vonage
 // Verify when VONAGE_API_KEY and VONAGE_API_SECRET are set; in development without them the log
 // verifier, whose codes /dev/outbox lists; in production without them no verifier, so SMS
-// two-step is not offered (DESIGN.md) — not an error, but logged as a warning.
+// two-step is not offered (README, "SMS two-step") — not an error, but logged as a warning.
 func newMFA(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (idp.MFA, error) {
 	mfa := idp.MFA{
 		Brand:               cfg.SMSBrand(),

@@ -42,7 +42,7 @@ func (c Config) SMSVerifier() string {
 }
 
 // SMSWarning is the warning serve logs at start about SMS two-step, or "" when Vonage is
-// configured. It is not an error for production to run without Vonage (DESIGN.md: SMS two-step
+// configured. It is not an error for production to run without Vonage (README, "SMS two-step": SMS two-step
 // is then not offered), but the operator should know, since people who already turned two-step
 // on can then sign in only with a recovery code.
 func (c Config) SMSWarning() string {

@@ -53,7 +53,7 @@ type limitedError struct {
 
 func (e *limitedError) Error() string { return fmt.Sprintf("limited for %s", e.retryAfter) }
 
-// codes issues and checks the 6-digit email codes (DESIGN.md, Security rules): crypto/rand, stored
+// codes issues and checks the 6-digit email codes (docs/ARCHITECTURE.md, "Rules that hold everywhere"): crypto/rand, stored
 // as a keyed hash, short TTL, counted tries, resend voids the previous code, cooldown and send
 // limits per account and IP held in the store so they hold across replicas.
 type codes struct {

@@ -16,7 +16,7 @@ var (
 		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
 		"email", "email_verified", "mfa_enabled",
 	}
-	// acrValuesSupported: what a sign-in here can achieve (DESIGN.md, Claims).
+	// acrValuesSupported: what a sign-in here can achieve (docs/ARCHITECTURE.md, "Claims").
 	acrValuesSupported = []string{acrPassword, acrMFA}
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/fintech-idp/idp/internal/store"
 )
 
-// The values of acr (DESIGN.md, Claims).
+// The values of acr (docs/ARCHITECTURE.md, "Claims").
 const (
 	acrPassword = "pwd"
 	acrMFA      = "mfa"

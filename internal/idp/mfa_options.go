@@ -6,7 +6,7 @@ import (
 	"github.com/fintech-idp/idp/internal/sms"
 )
 
-// MFA configures the SMS second factor (issue 4, DESIGN.md Security rules). The zero value
+// MFA configures the SMS second factor (docs/ARCHITECTURE.md, "Second factor" and "Rules that hold everywhere"). The zero value
 // offers no SMS: users who already have two-step on then pass only with a recovery code (fail
 // closed), and nobody can turn it on.
 type MFA struct {

@@ -66,7 +66,7 @@ func challengePurpose(mode string) string {
 	}
 }
 
-// requestsMFA: the relying party asked for acr mfa. Other acr values are ignored (DESIGN.md).
+// requestsMFA: the relying party asked for acr mfa. Other acr values are ignored (docs/ARCHITECTURE.md, "Claims").
 func requestsMFA(ar *store.AuthRequest) bool {
 	return ar != nil && slices.Contains(ar.ACRValues, acrMFA)
 }

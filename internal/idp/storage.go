@@ -693,7 +693,7 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 	return at, nil
 }
 
-// setUserClaims fills the userinfo claims the scopes allow (DESIGN.md, Claims).
+// setUserClaims fills the userinfo claims the scopes allow (docs/ARCHITECTURE.md, "Claims").
 func setUserClaims(ui *oidc.UserInfo, u *store.User, scopes []string) {
 	ui.Subject = u.ID
 	for _, sc := range scopes {

@@ -5,7 +5,7 @@
 // so tests and libraries cannot leak series into it) holding the Go runtime and process
 // collectors and the IdP's own metrics in the "idp" namespace. Handler serves that registry;
 // Server wraps it in an http.Server of its own for IDP_METRICS_ADDR (DefaultAddr, ":9090"), so
-// that /metrics is never served on the public port (DESIGN.md, Security rules).
+// that /metrics is never served on the public port (docs/ARCHITECTURE.md, "Rules that hold everywhere").
 //
 // Callers record events with one method each: Middleware (HTTP requests by chi route pattern),
 // Login, CodeSent, CodeChecked, ExternalCall, Grant and RateLimited. RegisterDBPool adds a

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultAddr is where Server listens when given no address (IDP_METRICS_ADDR's default). It is
-// a port of its own: /metrics is never served on the public port (DESIGN.md, Security rules).
+// a port of its own: /metrics is never served on the public port (docs/ARCHITECTURE.md, "Rules that hold everywhere").
 const DefaultAddr = ":9090"
 
 // unmatched is the route label of a request no route matched (404s, scans).

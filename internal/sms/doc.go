@@ -3,7 +3,7 @@
 //
 // A Verifier has two implementations:
 //
-//   - Vonage calls the Vonage Verify v2 API (DESIGN.md, "External services"). Vonage generates,
+//   - Vonage calls the Vonage Verify v2 API (docs/VENDORS.md). Vonage generates,
 //     sends and checks the code; the IdP keeps only the request id, and only while the challenge
 //     runs. Start and Check are never retried automatically: a retried Start can send (and bill) a
 //     second SMS, and a retried Check can burn one of the person's attempts.

@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	// logMaxWrong is how many wrong codes end a Log verification (DESIGN.md: ≤5 wrong tries).
+	// logMaxWrong is how many wrong codes end a Log verification (docs/ARCHITECTURE.md, "Rules that hold everywhere": ≤5 wrong tries).
 	logMaxWrong = 5
 	// logOutboxCapacity is how many sent codes Outbox keeps.
 	logOutboxCapacity = 100

@@ -12,7 +12,7 @@ import (
 // Verifier starts, checks, escalates and cancels phone verifications. Implementations are safe
 // for concurrent use. Every error wraps one of the sentinel errors below; a nil error is success.
 // Every verification that was started must end with a successful Check or a Cancel: Vonage's
-// fraud system blocks networks whose verifications are never concluded (DESIGN.md).
+// fraud system blocks networks whose verifications are never concluded (docs/VENDORS.md).
 type Verifier interface {
 	// Start sends a code to r.To (SMS, then a voice call when r.Voice) and returns the request id
 	// to store on the pending challenge. ErrInvalid: r is malformed or refused by the provider.

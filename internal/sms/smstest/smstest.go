@@ -1,6 +1,6 @@
 // Package smstest is a stateful stand-in for the Vonage Verify v2 API, for tests that run the
 // real sms.Vonage client (and the real idp binary) without reaching Vonage. It follows the
-// contract in DESIGN.md: HTTP Basic credentials, 202 {request_id} on start with a 6-digit code it
+// contract in docs/VENDORS.md: HTTP Basic credentials, 202 {request_id} on start with a 6-digit code it
 // makes up itself, 409 with the running request's id when a verification to the number runs,
 // 200 {status:"completed"} / 400 / 404 / 410 on check, 204 on cancel, 200 / 409 on next_workflow,
 // RFC 7807 bodies on errors. Tests read the codes it "sent" with Code, script failures with
