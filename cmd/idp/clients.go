@@ -306,15 +306,7 @@ func cmdClientUpdate(ctx context.Context, e env, fs *flag.FlagSet, args []string
 // once (running servers forget cached verifications of it because the stored hash changed).
 func cmdClientRotateSecret(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	id, rest := splitTarget(args)
-	cfg, err := loadConfig(e, fs, rest)
-	if err != nil {
-		return err
-	}
-	if id == "" {
-		return usagef("clients rotate-secret: name the client: idp clients rotate-secret ID")
-	}
-	st, err := openStore(ctx, cfg)
+	id, cfg, st, err := targetStore(ctx, e, fs, args, "clients rotate-secret: name the client: idp clients rotate-secret ID")
 	if err != nil {
 		return err
 	}

@@ -94,15 +94,7 @@ func cmdResources(ctx context.Context, e env, args []string) error {
 		audience := fs.String("audience", "", "new audience URI")
 		fs.Var(&scopes, "scope", "replace the scopes (repeatable; \"\" = none)")
 		clientID := fs.String("client", "", "the client the resource server authenticates as (\"\" = none)")
-		id, rest := splitTarget(args[1:])
-		cfg, err := loadConfig(e, fs, rest)
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return usagef("resources update: name the resource: idp resources update ID [flags]")
-		}
-		st, err := openStore(ctx, cfg)
+		id, cfg, st, err := targetStore(ctx, e, fs, args[1:], "resources update: name the resource: idp resources update ID [flags]")
 		if err != nil {
 			return err
 		}
@@ -128,15 +120,7 @@ func cmdResources(ctx context.Context, e env, args []string) error {
 		return nil
 	case "delete":
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
-		id, rest := splitTarget(args[1:])
-		cfg, err := loadConfig(e, fs, rest)
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return usagef("resources delete: name the resource: idp resources delete ID")
-		}
-		st, err := openStore(ctx, cfg)
+		id, _, st, err := targetStore(ctx, e, fs, args[1:], "resources delete: name the resource: idp resources delete ID")
 		if err != nil {
 			return err
 		}

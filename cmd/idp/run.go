@@ -177,6 +177,25 @@ func configuredStore(ctx context.Context, e env, fs *flag.FlagSet, args []string
 	return cfg, st, nil
 }
 
+// targetStore is configuredStore for a subcommand that acts on one named thing ("idp clients
+// update ID [flags]"): it splits the name from the flags and refuses a missing name with the
+// usage line given, before any database is opened.
+func targetStore(ctx context.Context, e env, fs *flag.FlagSet, args []string, missing string) (string, *config.Config, store.Store, error) {
+	id, rest := splitTarget(args)
+	cfg, err := loadConfig(e, fs, rest)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if id == "" {
+		return "", nil, nil, usagef("%s", missing)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return id, cfg, st, nil
+}
+
 // openStore opens the configured database, migrated up to date.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	if err := store.Migrate(ctx, cfg.DatabaseURL, cfg.DataDir, "up"); err != nil {
