@@ -37,3 +37,26 @@ func TestSMSAccountDailyLimit(t *testing.T) {
 		t.Fatalf("a send the next day refused: %v", err)
 	}
 }
+
+// TestSMSAccountDailyLimitConcurrent: 40 sends for one account fired together, each from its own
+// number and address, reserve their places atomically: exactly the daily 10 get through.
+func TestSMSAccountDailyLimitConcurrent(t *testing.T) {
+	h := newMFAHarness(t, nil)
+	ctx := context.Background()
+	var got tally
+	fire(40, 40, func(i int) {
+		err := h.srv.sms.hitLimits(ctx, "user-1", fmt.Sprintf("+4474001234%02d", i), fmt.Sprintf("192.0.2.%d", i+1))
+		var r *refusal
+		switch {
+		case err == nil:
+			got.add("sent")
+		case errors.As(err, &r) && r.status == http.StatusTooManyRequests:
+			got.add("refused")
+		default:
+			t.Errorf("send %d: %v", i, err)
+		}
+	})
+	if got.get("sent") != 10 || got.get("refused") != 30 {
+		t.Fatalf("40 sends at once: %v, want 10 sent and 30 refused", got.n)
+	}
+}
